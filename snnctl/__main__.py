@@ -1,0 +1,4 @@
+from snnctl.cli import main
+
+if __name__ == "__main__":
+    main()

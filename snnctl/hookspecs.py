@@ -1,0 +1,161 @@
+"""The plugin contract of snnctl.
+
+Every hook snnctl calls is declared here as a do-nothing function whose docstring is its
+documentation; ``docs/hooks.md`` is generated from these docstrings (``python -m snnctl.hookdoc``)
+and a test keeps the two identical.
+
+A plugin is a module (or any object) with functions of these names, marked with
+``snnctl.hookimpl``. Plugins load from the entry-point group ``snnctl`` (the built-ins in ``plugins/``
+load exactly that way) and from one-file modules in ``--plugins-dir``. A plugin implements only the
+hooks it needs; a function marked ``@hookimpl`` whose name is not a hook below is reported as an error.
+
+Registration hooks all receive one argument, ``register``, a callback with the signature::
+
+    register(name, factory, *, config=None, description=None)
+
+``name``
+    The component's registry name: lowercase letters and digits joined by single hyphens
+    (``adaptive-lif``). It must be unique within its kind across all plugins; a second registration
+    is an error that names both plugins.
+``factory``
+    A callable, usually the class, called as ``factory(**fields)`` with the validated config fields.
+``config``
+    A pydantic ``BaseModel`` class describing the arguments (declare ``extra="forbid"``). If omitted,
+    one is derived from the factory's signature (type annotations and defaults).
+``description``
+    One line shown by ``snnctl list`` and ``snnctl info``; defaults to the docstring's first line.
+
+The host records which plugin made each registration; ``snnctl list`` and ``snnctl info`` show it.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("snnctl")
+
+
+@hookspec
+def register_neurons(register):
+    """Register spiking neuron types.
+
+    A neuron is a ``torch.nn.Module`` that maps a time-first input ``[T, B, ...]`` to spikes of the
+    same shape and dtype in multi-step mode (``step_mode="m"``), and one step ``[B, ...]`` in
+    single-step mode (``step_mode="s"``), keeping its state until ``reset()``. Subclass
+    ``snnctl.nn.Neuron`` to get the state handling, and check it with ``snnctl.testing.check_neuron``.
+    A neuron takes its surrogate gradient by registry name (``surrogate="atan"``).
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_surrogates(register):
+    """Register surrogate gradients of the spike function.
+
+    A surrogate is a ``snnctl.nn.Surrogate``: the forward pass is the Heaviside step ``x >= 0`` and the
+    backward pass uses ``grad(x)``, the derivative of a smooth stand-in, at ``x = v - threshold``.
+    Neurons choose one by name, with its parameters in ``surrogate_args``.
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_attention(register):
+    """Register attention modules.
+
+    An attention module maps ``[T, B, C, H, W]`` to a tensor of the same shape. Its factory is called
+    with at least ``channels`` and ``timesteps`` (the model's T), plus its own config fields.
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_regularizers(register):
+    """Register regularizers.
+
+    A regularizer attaches to a built model (for example to every attention module in it) and may
+    add a term to the loss. It acts in training only and is the identity in evaluation.
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_models(register):
+    """Register network architectures.
+
+    A model factory builds a ``torch.nn.Module`` from its config. It creates its neurons and attention
+    modules by registry name, so any registered neuron or attention can be swapped in without code
+    changes. ``snnctl info model NAME`` reports the parameter count of the default configuration.
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets.
+
+    A dataset turns raw recordings (or generated data) into cached frames ``[T, 2, H, W]`` and
+    deterministic train/test splits, and describes itself (classes, sensor size, default T).
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_exporters(register):
+    """Register exporters of trained models.
+
+    An exporter writes a model to a file format and verifies the result by reloading it and comparing
+    outputs with the original.
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add subcommands to the ``snnctl`` command line.
+
+    Called once while the CLI is assembled, after every plugin has registered its components.
+
+    :param cli: the root ``typer.Typer`` application; add commands with ``@cli.command()`` or
+        sub-applications with ``cli.add_typer(...)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def startup(registry):
+    """Called once after every plugin has registered its components.
+
+    Use it to check or cross-reference registrations (for example, that a model's default neuron
+    exists). Raise ``snnctl.errors.SnnctlError`` to report a problem to the user; it names your plugin.
+
+    :param registry: the loaded ``snnctl.registry.Registry`` (read it; register through the hooks).
+    :return: ignored.
+    """
+
+
+@hookspec
+def training_callbacks(config):
+    """Supply callback objects for a training run.
+
+    Called once when a run starts, never inside the training loop. Each callback may define any of
+    ``on_train_start(state)``, ``on_epoch_end(state)``, ``on_train_end(state)``; the loop calls the
+    methods that exist.
+
+    :param config: the resolved run configuration.
+    :return: a list of callback objects, or None.
+    """

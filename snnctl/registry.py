@@ -1,0 +1,297 @@
+"""The one registry: every component of every kind, by name.
+
+A component is registered once, by one plugin, under one lowercase hyphenated name. The same string
+is used by CLI flags, config files, checkpoint metadata and error messages.
+
+The registry validates a component's arguments against the component's own pydantic model, so a
+third-party plugin never needs a change to the core schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from snnctl.errors import ConfigError, DuplicateNameError, UnknownNameError
+
+#: The kinds of component, in the order they are listed.
+KINDS: tuple[str, ...] = (
+    "neuron",
+    "surrogate",
+    "attention",
+    "regularizer",
+    "model",
+    "dataset",
+    "exporter",
+)
+
+#: Plural spellings accepted wherever a kind is named (``snnctl list neurons``).
+PLURALS: dict[str, str] = {
+    "neuron": "neurons",
+    "surrogate": "surrogates",
+    "attention": "attention",
+    "regularizer": "regularizers",
+    "model": "models",
+    "dataset": "datasets",
+    "exporter": "exporters",
+}
+
+NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders embedded numbers numerically: resnet18 < resnet34 < resnet104."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def resolve_kind(kind: str) -> str:
+    """Map a singular or plural kind name to its canonical singular form."""
+    k = kind.strip().lower()
+    if k in PLURALS:
+        return k
+    for singular, plural in PLURALS.items():
+        if k == plural:
+            return singular
+    # Suggest the plural spelling, which is what 'snnctl list' users type.
+    close = difflib.get_close_matches(k, list(PLURALS.values()), n=1, cutoff=0.6) or [
+        PLURALS[c] for c in difflib.get_close_matches(k, list(PLURALS), n=1, cutoff=0.6)
+    ]
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise UnknownNameError(
+        f"unknown kind '{kind}'",
+        f"{hint}Valid kinds: {', '.join(PLURALS.values())}.",
+    )
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where a registration came from: the plugin and the distribution that ships it."""
+
+    plugin: str
+    distribution: str | None = None
+    version: str | None = None
+    source: str = "entry point"
+
+    def __str__(self) -> str:
+        if self.distribution:
+            return f"plugin '{self.plugin}' ({self.distribution} {self.version or ''})".replace(" )", ")")
+        return f"plugin '{self.plugin}' ({self.source})"
+
+
+@dataclass
+class Entry:
+    """One registered component."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    config: type[BaseModel]
+    description: str
+    provider: Provider
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        """The config's default values (fields without a default are omitted)."""
+        out = {}
+        for fname, finfo in self.config.model_fields.items():
+            if not finfo.is_required():
+                out[fname] = finfo.get_default(call_default_factory=True)
+        return out
+
+
+def _first_line(doc: str | None) -> str:
+    if not doc:
+        return ""
+    for line in inspect.cleandoc(doc).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def config_from_signature(factory: Callable[..., Any], name: str) -> type[BaseModel]:
+    """Build a pydantic model (unknown keys forbidden) from a factory's signature."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        sig = inspect.signature(target)
+        hints = typing.get_type_hints(target)
+    except (TypeError, ValueError, NameError):
+        sig, hints = inspect.signature(target), {}
+    fields: dict[str, Any] = {}
+    for pname, param in sig.parameters.items():
+        if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(pname, Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (annotation, default)
+    model_name = "".join(p.capitalize() for p in re.split(r"[-_]", name)) + "Config"
+    return pydantic.create_model(
+        model_name, __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields
+    )
+
+
+def format_validation_error(err: pydantic.ValidationError, prefix: str) -> str:
+    """One line per problem, each naming the dotted path of the field at fault."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        path = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown field")
+        else:
+            lines.append(f"{path}: {e['msg']}")
+    return "; ".join(lines)
+
+
+class Registry:
+    """Components by kind and name, with the plugin that provided each."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+
+    # -- registration -------------------------------------------------------------------------
+    def register(
+        self,
+        kind: str,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        config: type[BaseModel] | None = None,
+        description: str | None = None,
+        provider: Provider | None = None,
+        **extra: Any,
+    ) -> Entry:
+        """Add a component. A second registration of the same name in a kind is an error."""
+        kind = resolve_kind(kind)
+        provider = provider or Provider(plugin="<direct>", source="python")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ConfigError(
+                f"{provider} registers invalid {kind} name {name!r}",
+                "Names are lowercase letters and digits separated by single hyphens, e.g. 'adaptive-lif'.",
+            )
+        if not callable(factory):
+            raise ConfigError(f"{provider} registers {kind} '{name}' with a factory that is not callable")
+        existing = self._entries[kind].get(name)
+        if existing is not None:
+            raise DuplicateNameError(
+                f"{kind} '{name}' is registered twice: by {existing.provider} and by {provider}",
+                "Rename one of them, or disable one plugin (snnctl plugins shows where each comes from).",
+            )
+        if config is None:
+            config = config_from_signature(factory, name)
+        elif not (isinstance(config, type) and issubclass(config, BaseModel)):
+            raise ConfigError(f"{provider}: config of {kind} '{name}' must be a pydantic BaseModel class")
+        if description is None:
+            description = _first_line(getattr(factory, "__doc__", None))
+        entry = Entry(kind, name, factory, config, description, provider, dict(extra))
+        self._entries[kind][name] = entry
+        return entry
+
+    # -- lookup ---------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        kind = resolve_kind(kind)
+        return sorted(self._entries[kind], key=natural_key)
+
+    def list(self, kind: str | None = None, pattern: str = "*") -> list[str]:
+        """Names of one kind matching a shell-style wildcard, in natural order."""
+        return [n for n in self.names(kind) if fnmatch.fnmatchcase(n, pattern)]
+
+    def entries(self, kind: str | None = None, pattern: str = "*") -> list[Entry]:
+        kinds = KINDS if kind is None else (resolve_kind(kind),)
+        out: list[Entry] = []
+        for k in kinds:
+            out.extend(self._entries[k][n] for n in self.list(k, pattern))
+        return out
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        kind, name = item
+        return name in self._entries[resolve_kind(kind)]
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry for a name; an unknown name raises with 'did you mean' and how to list names."""
+        kind = resolve_kind(kind)
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            pass
+        names = self.names(kind)
+        close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise UnknownNameError(
+            f"unknown {kind} '{name}'",
+            f"{hint}Run 'snnctl list {PLURALS[kind]}' to see the {len(names)} registered names.",
+        )
+
+    def describe(self, kind: str, name: str) -> dict[str, Any]:
+        """A JSON-ready description: name, provider, and the config schema with defaults."""
+        e = self.get(kind, name)
+        params = []
+        for fname, finfo in e.config.model_fields.items():
+            required = finfo.is_required()
+            default = None if required else finfo.get_default(call_default_factory=True)
+            params.append(
+                {
+                    "name": fname,
+                    "type": _type_name(finfo.annotation),
+                    "default": _jsonable(default),
+                    "required": required,
+                    "description": finfo.description or "",
+                }
+            )
+        return {
+            "kind": e.kind,
+            "name": e.name,
+            "description": e.description,
+            "plugin": e.provider.plugin,
+            "distribution": e.provider.distribution,
+            "version": e.provider.version,
+            "source": e.provider.source,
+            "parameters_schema": params,
+        }
+
+    # -- construction ----------------------------------------------------------------------------
+    def validate(self, kind: str, name: str, kwargs: dict[str, Any], path: str | None = None) -> BaseModel:
+        """Validate arguments against the component's config (None values are dropped)."""
+        e = self.get(kind, name)
+        clean = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            return e.config.model_validate(clean)
+        except pydantic.ValidationError as err:
+            prefix = path if path is not None else f"{e.kind} '{e.name}'"
+            raise ConfigError(
+                f"invalid arguments for {e.kind} '{e.name}': {format_validation_error(err, prefix if path else '')}",
+                f"Run 'snnctl info {e.kind} {e.name}' to see its parameters and defaults.",
+            ) from None
+
+    def create(self, kind: str, name: str, /, **kwargs: Any) -> Any:
+        """Build a component: validate its arguments, then call its factory with them."""
+        e = self.get(kind, name)
+        cfg = self.validate(kind, name, kwargs)
+        return e.factory(**{k: getattr(cfg, k) for k in type(cfg).model_fields})
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is None:
+        return "None"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return repr(value)

@@ -1,0 +1,43 @@
+"""README, docs/ and --help stay true to the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from snnctl.cli.reference import render as render_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quick_start() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", readme, re.S)
+    assert block, "README.md must open with a bash block holding the quick start"
+    assert readme.index(block.group(0)) < readme.index("\n## "), "the quick start comes first"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_opens_with_exactly_two_commands():
+    lines = quick_start()
+    assert len(lines) == 2
+    assert "pip install" in lines[0] and "snnctl" in lines[0]
+    assert "pip install" in lines[1] and "pytest" in lines[1]
+
+
+def test_ci_runs_the_readmes_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert quick_start()[1] in ci.splitlines()
+
+
+def test_cli_reference_is_generated_from_the_commands():
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    assert doc == render_cli(), "docs/cli.md is stale: run `python -m snnctl.cli.reference > docs/cli.md`"
+
+
+def test_environment_switches_are_documented():
+    readme = (ROOT / "README.md").read_text()
+    import snnctl.plugins as p
+
+    for var in (p.ENV_LOAD, p.ENV_DIRS, p.ENV_TRACE, "SNNCTL_DEBUG"):
+        assert var in readme
