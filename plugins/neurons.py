@@ -84,15 +84,19 @@ class Dynamics:
             torch.mul(v, self.decay, out=h)
             h.add_(x)
 
-    def fire_(self, mask: Tensor, h: Tensor) -> Tensor:
-        return torch.gt(h, self.v_threshold, out=mask) if self.strict else torch.ge(h, self.v_threshold, out=mask)
+    def fire_(self, out: Tensor, h: Tensor) -> Tensor:
+        """S = H >= v_th (H > v_th if strict) into ``out`` (bool or floating)."""
+        return torch.gt(h, self.v_threshold, out=out) if self.strict else torch.ge(h, self.v_threshold, out=out)
 
-    def reset_(self, v: Tensor, h: Tensor, mask: Tensor, s: Tensor) -> None:
-        """V = reset(H, S) into ``v``."""
+    def reset_(self, v: Tensor, h: Tensor, s: Tensor, tmp: Tensor) -> None:
+        """V = reset(H, S) into ``v``; ``s`` holds the spikes as 0/1 of H's dtype."""
         if self.v_reset is None:
-            torch.sub(h, s, alpha=self.v_threshold, out=v)
+            torch.sub(h, s, alpha=self.v_threshold, out=v)  # H - v_th * S
         else:
-            v.copy_(h).masked_fill_(mask, self.v_reset)
+            torch.mul(h, s, out=tmp)
+            torch.sub(h, tmp, out=v)  # H * (1 - S), exact: H - H where S = 1
+            if self.v_reset:
+                v.add_(s, alpha=self.v_reset)
 
     # -- forward, with autograd (single-step mode) -------------------------------------------------
     def charge(self, v: Tensor, x: Tensor, d: Optional[Tensor]) -> Tensor:
@@ -156,13 +160,12 @@ def run_forward(x: Tensor, v0: Optional[Tensor], d: Optional[Tensor], dyn: Dynam
     h_all = torch.empty_like(x) if keep_h else None
     h_buf = None if keep_h else torch.empty_like(x[0])
     v = torch.full_like(x[0], dyn.v_init) if v0 is None else v0.detach().to(x.dtype).expand_as(x[0]).clone()
-    mask = torch.empty(x.shape[1:], dtype=torch.bool, device=x.device)
+    tmp = torch.empty_like(v)
     for t, (x_t, s_t) in enumerate(zip(x.unbind(0), spikes.unbind(0))):
         h = h_all[t] if keep_h else h_buf
         dyn.charge_(h, v, x_t, d)
-        dyn.fire_(mask, h)
-        s_t.copy_(mask)
-        dyn.reset_(v, h, mask, s_t)
+        dyn.fire_(s_t, h)
+        dyn.reset_(v, h, s_t, tmp)
     return spikes, v, h_all
 
 

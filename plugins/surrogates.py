@@ -34,7 +34,10 @@ class ATan(Surrogate):
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
 
     def grad_(self, x: Tensor) -> Tensor:
-        return x.mul_(math.pi / 2 * self.alpha).square_().add_(1).reciprocal_().mul_(self.alpha / 2)
+        # three passes over x: 1 + c^2 x^2 (one addcmul), reciprocal, scale
+        c2 = (math.pi / 2 * self.alpha) ** 2
+        torch.addcmul(x.new_ones(()), x, x, value=c2, out=x)
+        return x.reciprocal_().mul_(self.alpha / 2)
 
 
 class SigmoidConfig(_Config):
@@ -47,13 +50,12 @@ class Sigmoid(Surrogate):
     def __init__(self, alpha: float = 4.0):
         self.alpha = float(alpha)
 
+    # s * (1 - s) = 1 / (4 cosh^2(alpha x / 2)): no cancellation where s is close to 1.
     def grad(self, x: Tensor) -> Tensor:
-        s = torch.sigmoid(self.alpha * x)
-        return self.alpha * s * (1 - s)
+        return self.alpha / (4 * torch.cosh(self.alpha / 2 * x) ** 2)
 
     def grad_(self, x: Tensor) -> Tensor:
-        s = x.mul_(self.alpha).sigmoid_()
-        return s.sub_(s.square()).mul_(self.alpha)
+        return x.mul_(self.alpha / 2).cosh_().square_().mul_(4 / self.alpha).reciprocal_()
 
 
 class RectConfig(_Config):

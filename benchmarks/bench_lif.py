@@ -1,0 +1,157 @@
+"""Multi-step LIF forward+backward: snnctl's `lif` against SpikingJelly's LIFNode, side by side.
+
+    python benchmarks/bench_lif.py [--shape 16 16 64 32 32] [--repeats 10] [--threads 2]
+
+Each implementation runs in a fresh child process (so peak memory is its own): the child builds the
+input, records its resident memory and resets the peak counter, then runs two warm-up calls and the
+timed forward + backward calls. Peak extra memory is the growth of the peak resident set over that
+baseline, so buffers an implementation leaves cached in the heap count too. Both use tau 2, v_th 1, hard
+reset to 0, detach_reset, ATan surrogate; the script first checks that they give the same spikes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+IMPLEMENTATIONS = ["snnctl", "spikingjelly", "eager-loop"]
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def build(impl: str):
+    import math
+
+    import torch
+
+    if impl == "snnctl":
+        import snnctl
+
+        return snnctl.create("neuron", "lif", tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True)
+    if impl == "spikingjelly":
+        from spikingjelly.activation_based import neuron, surrogate
+
+        return neuron.LIFNode(tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True,
+                              surrogate_function=surrogate.ATan(), step_mode="m")
+    if impl == "eager-loop":
+        # The textbook implementation: a Python loop over unbind() with a surrogate autograd Function.
+        class Spike(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return (x >= 0).to(x.dtype)
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return g / (1 + (math.pi * x) ** 2)
+
+        class Loop(torch.nn.Module):
+            def forward(self, x):
+                v = torch.zeros_like(x[0])
+                out = []
+                for xt in x.unbind(0):
+                    h = v + (xt - v) / 2.0
+                    s = Spike.apply(h - 1.0)
+                    v = h * (1 - s.detach())
+                    out.append(s)
+                return torch.stack(out)
+
+            def reset(self):
+                pass
+
+        return Loop()
+    raise SystemExit(f"unknown implementation {impl}")
+
+
+def child(impl: str, shape: list[int], repeats: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        neuron = build(impl)
+    except ImportError as exc:
+        return {"impl": impl, "skipped": f"{type(exc).__name__}: {exc}"}
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randn(shape, generator=gen) * 1.5 + 0.5).requires_grad_()
+    up = torch.randn(shape, generator=gen)
+    # The baseline is taken before the first call, so the peak counts every buffer an
+    # implementation holds or leaves cached in the heap; the first two calls are warm-up.
+    base = _rss_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set (VmHWM) to the current one
+    for _ in range(2):
+        neuron(x).backward(up)
+        x.grad = None
+        neuron.reset()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = neuron(x)
+        out.backward(up)
+        times.append(time.perf_counter() - t0)
+        x.grad = None
+        neuron.reset()
+        del out
+    peak = _rss_kib("VmHWM")
+    spikes = neuron(x.detach()).sum().item()
+    return {"impl": impl, "median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
+            "peak_extra_mib": (peak - base) / 1024, "spike_count": spikes}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shape", type=int, nargs="+", default=[16, 16, 64, 32, 32])
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--impl", choices=IMPLEMENTATIONS, nargs="+", default=IMPLEMENTATIONS)
+    p.add_argument("--child", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.shape, args.repeats, args.threads)))
+        return
+
+    import torch
+
+    results = []
+    for impl in args.impl:
+        cmd = [sys.executable, __file__, "--child", impl, "--shape", *map(str, args.shape),
+               "--repeats", str(args.repeats), "--threads", str(args.threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{impl}: failed\n{proc.stderr}", file=sys.stderr)
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    size_mib = torch.Size(args.shape).numel() * 4 / 2**20
+    print(f"LIF forward+backward, input {args.shape} float32 ({size_mib:.0f} MiB), "
+          f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
+    print(f"{'implementation':<14} {'median ms':>10} {'min ms':>8} {'peak extra MiB':>15} {'spikes':>10}")
+    ran = [r for r in results if "skipped" not in r]
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['impl']:<14} skipped ({r['skipped']})")
+        else:
+            print(f"{r['impl']:<14} {r['median_ms']:>10.1f} {r['min_ms']:>8.1f} {r['peak_extra_mib']:>15.0f} "
+                  f"{r['spike_count']:>10.0f}")
+    ours = next((r for r in ran if r["impl"] == "snnctl"), None)
+    if ours:
+        for r in ran:
+            if r is not ours:
+                same = "same spikes" if r["spike_count"] == ours["spike_count"] else "DIFFERENT spike counts"
+                print(f"snnctl vs {r['impl']}: {r['median_ms'] / ours['median_ms']:.2f}x faster, "
+                      f"{r['peak_extra_mib'] / max(ours['peak_extra_mib'], 1e-9):.2f}x less peak memory ({same})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The contract checks behind :mod:`snnctl.testing`."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from snnctl.nn import Neuron, Surrogate
+
+Factory = Callable[..., Any]
+
+
+def _fail(what: str, rule: str) -> None:
+    raise AssertionError(f"{what}: {rule}")
+
+
+def _build(kind: str, target: str | Factory, kwargs: dict[str, Any]) -> Any:
+    if isinstance(target, str):
+        import snnctl
+
+        return snnctl.create(kind, target, **kwargs)
+    return target(**kwargs)
+
+
+# -- surrogates ------------------------------------------------------------------------------------
+def check_surrogate(surrogate: str | Surrogate | Factory, **kwargs: Any) -> Surrogate:
+    """Check the surrogate contract; returns the instance that was checked.
+
+    Rules: it is a ``snnctl.nn.Surrogate``; the forward pass is exactly the Heaviside step
+    (``x >= 0``, or ``x > 0`` when strict); ``grad`` keeps shape and dtype and is finite and
+    non-negative, largest near the threshold and vanishing far from it; the in-place ``grad_``
+    agrees with ``grad``; autograd through the spike function multiplies the upstream gradient
+    by ``grad``; it has a readable repr and equal parameters compare equal.
+    """
+    s = surrogate if isinstance(surrogate, Surrogate) else _build("surrogate", surrogate, kwargs)
+    name = repr(s)
+    if not isinstance(s, Surrogate):
+        _fail(name, "must be an instance of snnctl.nn.Surrogate")
+    for dtype in (torch.float32, torch.float64):
+        x = torch.cat([torch.linspace(-4, 4, 801, dtype=dtype), torch.tensor([0.0, -0.0, 1e-12, -1e-12], dtype=dtype)])
+        xr = x.clone().requires_grad_()
+        out = s(xr)
+        if out.dtype != dtype or out.shape != x.shape:
+            _fail(name, f"spike function must keep shape and dtype ({dtype})")
+        if not torch.equal(out.detach(), (x >= 0).to(dtype)):
+            _fail(name, "forward must be the Heaviside step x >= 0")
+        if not torch.equal(s(x, strict=True), (x > 0).to(dtype)):
+            _fail(name, "strict forward must be x > 0")
+        g = s.grad(x)
+        if g.shape != x.shape or g.dtype != dtype:
+            _fail(name, f"grad() must keep shape and dtype ({dtype})")
+        if not torch.isfinite(g).all() or (g < 0).any():
+            _fail(name, "grad() must be finite and non-negative")
+        if not g.max() > 0:
+            _fail(name, "grad() must be positive somewhere near the threshold")
+        far = s.grad(torch.tensor([-1e3, 1e3], dtype=dtype))
+        if not (far <= 1e-3 * g.max()).all():
+            _fail(name, "grad() must vanish far from the threshold")
+        if not g[(x.abs() < 0.05)].max() >= g.max() * 0.5:
+            _fail(name, "grad() must be largest near the threshold")
+        buf = x.clone()
+        g2 = s.grad_(buf)
+        if not torch.allclose(g2, g, rtol=1e-5, atol=1e-7 if dtype == torch.float32 else 1e-12):
+            _fail(name, "grad_() (in place) must agree with grad()")
+        up = torch.linspace(-1, 1, x.numel(), dtype=dtype)
+        (out * up).sum().backward()
+        if not torch.allclose(xr.grad, up * g, rtol=1e-6, atol=1e-12):
+            _fail(name, "autograd through the spike function must multiply the upstream gradient by grad()")
+    if type(s).__repr__ is object.__repr__ or "object at 0x" in repr(s):
+        _fail(name, "needs a readable repr")
+    return s
+
+
+# -- neurons ---------------------------------------------------------------------------------------
+def _drive(shape: tuple[int, ...], scale: float, dtype: torch.dtype, seed: int) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(shape, generator=g, dtype=torch.float64) * scale + 0.5 * scale).to(dtype)
+
+
+def _make_neuron(target: str | Factory, kwargs: dict[str, Any], step_mode: str) -> Neuron:
+    n = _build("neuron", target, {**kwargs, "step_mode": step_mode})
+    if not isinstance(n, Neuron):
+        _fail(repr(target), "must build a snnctl.nn.Neuron (subclass it for the state handling)")
+    return n
+
+
+def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
+    """Check the neuron contract; returns a multi-step instance.
+
+    Rules: it builds in both step modes (``step_mode="m"`` and ``"s"``); multi-step keeps shape and
+    dtype for ``[T, B]`` and ``[T, B, C, H, W]`` inputs, in float32 and float64; spikes are exactly 0
+    or 1 and some input drive gives both; single-step over time after ``reset()`` gives the same
+    spikes and input gradients as multi-step; ``reset()`` restores the initial state; results do not
+    depend on autograd being enabled; gradients reach the input and every learnable parameter and
+    are finite; ``state_dict`` round-trips.
+    """
+    m = _make_neuron(neuron, kwargs, "m")
+    name = f"{neuron!r} ({type(m).__name__})"
+    if not hasattr(m, "reset") or not callable(m.reset):
+        _fail(name, "needs reset()")
+
+    # Find an input scale at which the neuron both fires and stays silent somewhere.
+    scale = None
+    for candidate in (1.0, 2.0, 4.0, 8.0, 0.5, 16.0):
+        m.reset()
+        with torch.no_grad():
+            s = m(_drive((8, 4, 32), candidate, torch.float32, 0))
+        if 0 < s.mean().item() < 1:
+            scale = candidate
+            break
+    if scale is None:
+        _fail(name, "no input drive in 0.5..16 gives a mix of spikes and silence")
+
+    for dtype in (torch.float32, torch.float64):
+        for shape in ((5, 3), (4, 2, 3, 5, 5), (1, 2, 7)):
+            x = _drive(shape, scale, dtype, 1)
+            m_ = _make_neuron(neuron, kwargs, "m").to(dtype)
+            s_ = _make_neuron(neuron, kwargs, "s").to(dtype)
+            s_.load_state_dict(m_.state_dict())
+            xm = x.clone().requires_grad_()
+            out = m_(xm)
+            if out.shape != x.shape or out.dtype != dtype:
+                _fail(name, f"multi-step must keep shape and dtype: {tuple(x.shape)} {dtype} -> "
+                            f"{tuple(out.shape)} {out.dtype}")
+            if not ((out == 0) | (out == 1)).all():
+                _fail(name, "spikes must be exactly 0 or 1")
+            up = _drive(shape, 1.0, dtype, 2)
+            (out * up).sum().backward()
+            xs = x.clone().requires_grad_()
+            out_s = torch.stack([s_(xt) for xt in xs.unbind(0)])
+            if not torch.equal(out_s.detach(), out.detach()):
+                _fail(name, f"single-step over time must give the same spikes as multi-step ({dtype}, {shape})")
+            (out_s * up).sum().backward()
+            tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-12)
+            if not torch.allclose(xm.grad, xs.grad, **tol):
+                _fail(name, f"single-step and multi-step input gradients differ ({dtype}, {shape})")
+            if not torch.isfinite(xm.grad).all():
+                _fail(name, "input gradient must be finite")
+            for (pname, pm), (_, ps) in zip(m_.named_parameters(), s_.named_parameters()):
+                if pm.requires_grad and (pm.grad is None or not torch.isfinite(pm.grad).all()):
+                    _fail(name, f"parameter {pname} gets no finite gradient")
+                if pm.requires_grad and not torch.allclose(pm.grad, ps.grad, **tol):
+                    _fail(name, f"parameter {pname}: single-step and multi-step gradients differ")
+    x = _drive((6, 3, 16), scale, torch.float32, 3)
+    xr = x.clone().requires_grad_()
+    m.reset()
+    a = m(xr)
+    a.sum().backward()
+    if xr.grad is None or not xr.grad.abs().sum() > 0:
+        _fail(name, "gradient must reach the input")
+    m.reset()
+    with torch.no_grad():
+        b = m(x)
+    if not torch.equal(a.detach(), b):
+        _fail(name, "spikes must not depend on autograd being enabled")
+    m.reset()
+    with torch.no_grad():
+        c = m(x)
+    if not torch.equal(b, c):
+        _fail(name, "reset() must restore the initial state")
+    fresh = _make_neuron(neuron, kwargs, "m")
+    fresh.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        m.reset()
+        if not torch.equal(fresh(x), m(x)):
+            _fail(name, "a neuron loaded from state_dict must behave the same")
+    m.reset()
+    return m
