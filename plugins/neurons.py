@@ -277,24 +277,48 @@ def _common_reset_repr(m) -> str:
     return f"v_threshold={m.v_threshold}, v_reset={m.v_reset}, detach_reset={m.detach_reset}"
 
 
-class _NeuronConfig(BaseModel):
+# Configs list each neuron's own parameters first, then the fields every neuron shares.
+def _surrogate(default: str = "atan"):
+    return Field(default, description="surrogate gradient, by registry name (snnctl list surrogates)")
+
+
+def _surrogate_args():
+    return Field(default_factory=dict, description="arguments of the surrogate, e.g. {alpha: 4.0}")
+
+
+def _step_mode():
+    return Field("m", pattern="^[ms]$", description="'m': input [T, B, ...]; 's': one step [B, ...]")
+
+
+def _v_threshold(default: float = 1.0):
+    return Field(default, description="firing threshold")
+
+
+def _v_reset():
+    return Field(0.0, description="hard reset value, or 'soft' to reset by subtracting the threshold (None in Python)")
+
+
+def _detach_reset():
+    return Field(True, description="no gradient through the spike in the reset term")
+
+
+def _decay_input():
+    return Field(True, description="scale the input by the decay as well as the leak")
+
+
+class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    surrogate: str = Field("atan", description="surrogate gradient, by registry name (snnctl list surrogates)")
-    surrogate_args: dict[str, float] = Field(default_factory=dict, description="arguments of the surrogate")
-    step_mode: str = Field("m", pattern="^[ms]$", description="'m': input [T, B, ...]; 's': one step [B, ...]")
 
 
-class _ResetConfig(_NeuronConfig):
-    v_threshold: float = Field(1.0, description="firing threshold")
-    v_reset: Union[float, Literal["soft"]] = Field(
-        0.0, description="hard reset value, or 'soft' to reset by subtracting the threshold (None in Python)"
-    )
-    detach_reset: bool = Field(True, description="no gradient through the spike in the reset term")
-
-
-class LIFConfig(_ResetConfig):
+class LIFConfig(_Config):
     tau: float = Field(2.0, gt=1.0, description="membrane time constant (> 1)")
-    decay_input: bool = Field(True, description="scale the input by 1/tau as well as the leak")
+    v_threshold: float = _v_threshold()
+    v_reset: Union[float, Literal["soft"]] = _v_reset()
+    decay_input: bool = _decay_input()
+    detach_reset: bool = _detach_reset()
+    surrogate: str = _surrogate()
+    surrogate_args: dict[str, Any] = _surrogate_args()
+    step_mode: str = _step_mode()
 
 
 class LIF(FusedNeuron):
@@ -317,9 +341,15 @@ class LIF(FusedNeuron):
         return f"tau={self.tau}, decay_input={self.decay_input}, {_common_reset_repr(self)}, {super().extra_repr()}"
 
 
-class PLIFConfig(_ResetConfig):
-    init_tau: float = Field(2.0, gt=1.0, description="initial membrane time constant; tau = 1 + exp(-w) is learned")
-    decay_input: bool = Field(True, description="scale the input by 1/tau as well as the leak")
+class PLIFConfig(_Config):
+    init_tau: float = Field(2.0, gt=1.0, description="initial time constant; tau = 1 / sigmoid(w) is learned")
+    v_threshold: float = _v_threshold()
+    v_reset: Union[float, Literal["soft"]] = _v_reset()
+    decay_input: bool = _decay_input()
+    detach_reset: bool = _detach_reset()
+    surrogate: str = _surrogate()
+    surrogate_args: dict[str, Any] = _surrogate_args()
+    step_mode: str = _step_mode()
 
 
 class PLIF(FusedNeuron):
@@ -366,10 +396,21 @@ class IF(FusedNeuron):
         return f"{_common_reset_repr(self)}, {super().extra_repr()}"
 
 
-class MSLIFConfig(_NeuronConfig):
+class IFConfig(_Config):
+    v_threshold: float = _v_threshold()
+    v_reset: Union[float, Literal["soft"]] = _v_reset()
+    detach_reset: bool = _detach_reset()
+    surrogate: str = _surrogate()
+    surrogate_args: dict[str, Any] = _surrogate_args()
+    step_mode: str = _step_mode()
+
+
+class MSLIFConfig(_Config):
     decay: float = Field(0.25, ge=0.0, lt=1.0, description="leak factor on the previous membrane")
     v_threshold: float = Field(0.5, description="firing threshold (spikes where U > threshold)")
-    surrogate: str = Field("rect", description="surrogate gradient, by registry name (snnctl list surrogates)")
+    surrogate: str = _surrogate("rect")
+    surrogate_args: dict[str, Any] = _surrogate_args()
+    step_mode: str = _step_mode()
 
 
 class MSLIF(FusedNeuron):
@@ -392,5 +433,5 @@ class MSLIF(FusedNeuron):
 def register_neurons(register):
     register("lif", LIF, config=LIFConfig)
     register("plif", PLIF, config=PLIFConfig)
-    register("if", IF, config=_ResetConfig)
+    register("if", IF, config=IFConfig)
     register("ms-lif", MSLIF, config=MSLIFConfig)

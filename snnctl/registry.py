@@ -258,15 +258,18 @@ class Registry:
 
     # -- construction ----------------------------------------------------------------------------
     def validate(self, kind: str, name: str, kwargs: dict[str, Any], path: str | None = None) -> BaseModel:
-        """Validate arguments against the component's config (None values are dropped)."""
+        """Validate arguments against the component's config (None values are dropped).
+
+        ``path`` is the dotted config path of the arguments (``model.args``), prefixed to each field
+        named in an error.
+        """
         e = self.get(kind, name)
         clean = {k: v for k, v in kwargs.items() if v is not None}
         try:
             return e.config.model_validate(clean)
         except pydantic.ValidationError as err:
-            prefix = path if path is not None else f"{e.kind} '{e.name}'"
             raise ConfigError(
-                f"invalid arguments for {e.kind} '{e.name}': {format_validation_error(err, prefix if path else '')}",
+                f"invalid arguments for {e.kind} '{e.name}': {format_validation_error(err, path or '')}",
                 f"Run 'snnctl info {e.kind} {e.name}' to see its parameters and defaults.",
             ) from None
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-import os
+import shutil
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from snnctl import plugins
+
+#: The console script installed beside this interpreter (PATH may hold another one).
+SNNCTL = shutil.which("snnctl", path=str(Path(sys.executable).parent)) or "snnctl"
 
 
 @dataclass

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 import snnctl
+from conftest import SNNCTL
 
 NEURONS = {"lif", "plif", "if", "ms-lif"}
 SURROGATES = {"atan", "sigmoid", "rect", "triangle"}
+
 
 
 def test_help_lists_the_commands(cli):
@@ -28,7 +29,7 @@ def test_version(cli):
 
 
 def test_python_dash_m_and_console_script_work():
-    for cmd in ([sys.executable, "-m", "snnctl", "list", "neurons", "--json"], ["snnctl", "list", "neurons", "--json"]):
+    for cmd in ([sys.executable, "-m", "snnctl", "list", "neurons", "--json"], [SNNCTL, "list", "neurons", "--json"]):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert NEURONS <= {row["name"] for row in json.loads(out.stdout)}

@@ -41,3 +41,23 @@ def test_environment_switches_are_documented():
 
     for var in (p.ENV_LOAD, p.ENV_DIRS, p.ENV_TRACE, "SNNCTL_DEBUG"):
         assert var in readme
+
+
+def test_plugin_guide_one_file_neuron_works(cli, plugin_dir):
+    """The first plugin of docs/plugins.md, copied verbatim, loads and passes the contract."""
+    from snnctl import plugins
+    from snnctl.testing import check_neuron
+
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    source = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
+    assert "register_neurons" in source
+    plugin_dir("refractory_lif.py", source)
+    r = cli("--plugins-dir", str(plugin_dir.path), "info", "neuron", "refractory-lif", "--json")
+    assert r.code == 0, r.stderr
+    plugins.configure([str(plugin_dir.path)])
+    neuron = check_neuron("refractory-lif")
+    # refractory: after a spike the neuron stays silent for 2 steps even under strong drive
+    import torch
+
+    neuron.reset()
+    assert neuron(torch.full((7, 1), 5.0)).flatten().tolist() == [1, 0, 0, 1, 0, 0, 1]

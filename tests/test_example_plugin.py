@@ -9,6 +9,9 @@ import subprocess
 
 import pytest
 
+from conftest import SNNCTL
+
+
 
 @pytest.fixture(scope="module")
 def installed():
@@ -21,7 +24,7 @@ def installed():
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["snnctl", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([SNNCTL, *args], capture_output=True, text=True, timeout=120)
 
 
 def test_entry_point_is_declared(installed):
@@ -52,5 +55,5 @@ def test_info_neuron_works(installed):
 
 def test_load_switch_can_leave_it_out(installed):
     env = {**os.environ, "SNNCTL_LOAD_PLUGINS": ""}
-    out = subprocess.run(["snnctl", "list", "neurons", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([SNNCTL, "list", "neurons", "--json"], capture_output=True, text=True, env=env, timeout=120)
     assert "alif" not in {row["name"] for row in json.loads(out.stdout)}

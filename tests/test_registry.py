@@ -128,3 +128,10 @@ def test_required_fields_are_reported_and_enforced():
     with pytest.raises(ConfigError, match="channels: Field required"):
         r.create("attention", "needs-channels")
     assert r.create("attention", "needs-channels", channels=8) == (8, 4)
+
+
+def test_validation_errors_name_the_dotted_path():
+    r = Registry()
+    r.register("neuron", "widget", Widget, config=WidgetConfig, provider=P1)
+    with pytest.raises(ConfigError, match=r"model\.neuron_args\.size: Input should be a valid integer"):
+        r.validate("neuron", "widget", {"size": "big"}, path="model.neuron_args")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,7 +84,7 @@ class ALIFConfig(BaseModel):
     beta: float = Field(0.2, ge=0, description="threshold increase per spike")
     v_threshold: float = Field(1.0, description="baseline firing threshold")
     surrogate: str = Field("fast-sigmoid", description="surrogate gradient, by registry name")
-    surrogate_args: dict[str, float] = Field(default_factory=dict, description="arguments of the surrogate")
+    surrogate_args: dict[str, Any] = Field(default_factory=dict, description="arguments of the surrogate")
     step_mode: str = Field("m", pattern="^[ms]$", description="'m': input [T, B, ...]; 's': one step")
 
 
