@@ -121,7 +121,11 @@ class PluginManager:
     def _load_entry_points(self) -> None:
         allowed = os.environ.get(ENV_LOAD)
         allow = None if allowed is None else {a.strip() for a in allowed.split(",") if a.strip()}
-        eps = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.dist.name if e.dist else "", e.name))
+        def order(ep):  # snnctl's built-ins first, so they keep their plain names and go first
+            dist = ep.dist.name if ep.dist is not None else ""
+            return (_canonical(dist) != BUILTIN_DISTRIBUTION, dist, ep.name)
+
+        eps = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=order)
         seen_dists: set[tuple[str, str]] = set()
         for ep in eps:
             dist = ep.dist.name if ep.dist is not None else None
@@ -209,10 +213,9 @@ class PluginManager:
         for kind in KINDS:
             for info, impl in self._impls(REGISTRATION_HOOKS[kind]):
 
-                def register(name, factory, *, config=None, description=None, _kind=kind, _info=info, **extra):
+                def register(name, factory, *, config=None, description=None, _kind=kind, _info=info):
                     return reg.register(
-                        _kind, name, factory, config=config, description=description,
-                        provider=_info.provider(), **extra,
+                        _kind, name, factory, config=config, description=description, provider=_info.provider()
                     )
 
                 self._call(info, impl, register=register)

@@ -14,7 +14,7 @@ import fnmatch
 import inspect
 import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import pydantic
@@ -82,7 +82,8 @@ class Provider:
 
     def __str__(self) -> str:
         if self.distribution:
-            return f"plugin '{self.plugin}' ({self.distribution} {self.version or ''})".replace(" )", ")")
+            release = " ".join(p for p in (self.distribution, self.version) if p)
+            return f"plugin '{self.plugin}' ({release})"
         return f"plugin '{self.plugin}' ({self.source})"
 
 
@@ -96,7 +97,6 @@ class Entry:
     config: type[BaseModel]
     description: str
     provider: Provider
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def defaults(self) -> dict[str, Any]:
         """The config's default values (fields without a default are omitted)."""
@@ -117,7 +117,8 @@ def _first_line(doc: str | None) -> str:
 
 
 def config_from_signature(factory: Callable[..., Any], name: str) -> type[BaseModel]:
-    """Build a pydantic model (unknown keys forbidden) from a factory's signature."""
+    """Build a pydantic model from a factory's signature: one field per named parameter (its
+    annotation and default); unknown keys are forbidden unless the factory takes ``**kwargs``."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         sig = inspect.signature(target)
@@ -125,6 +126,8 @@ def config_from_signature(factory: Callable[..., Any], name: str) -> type[BaseMo
     except (TypeError, ValueError, NameError):
         sig, hints = inspect.signature(target), {}
     fields: dict[str, Any] = {}
+    # A factory taking **kwargs forwards arguments it does not name: let them through.
+    extra = "allow" if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()) else "forbid"
     for pname, param in sig.parameters.items():
         if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
@@ -133,7 +136,7 @@ def config_from_signature(factory: Callable[..., Any], name: str) -> type[BaseMo
         fields[pname] = (annotation, default)
     model_name = "".join(p.capitalize() for p in re.split(r"[-_]", name)) + "Config"
     return pydantic.create_model(
-        model_name, __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields
+        model_name, __config__=ConfigDict(extra=extra, arbitrary_types_allowed=True), **fields
     )
 
 
@@ -166,7 +169,6 @@ class Registry:
         config: type[BaseModel] | None = None,
         description: str | None = None,
         provider: Provider | None = None,
-        **extra: Any,
     ) -> Entry:
         """Add a component. A second registration of the same name in a kind is an error."""
         kind = resolve_kind(kind)
@@ -190,7 +192,7 @@ class Registry:
             raise ConfigError(f"{provider}: config of {kind} '{name}' must be a pydantic BaseModel class")
         if description is None:
             description = _first_line(getattr(factory, "__doc__", None))
-        entry = Entry(kind, name, factory, config, description, provider, dict(extra))
+        entry = Entry(kind, name, factory, config, description, provider)
         self._entries[kind][name] = entry
         return entry
 
@@ -277,7 +279,8 @@ class Registry:
         """Build a component: validate its arguments, then call its factory with them."""
         e = self.get(kind, name)
         cfg = self.validate(kind, name, kwargs)
-        return e.factory(**{k: getattr(cfg, k) for k in type(cfg).model_fields})
+        args = {k: getattr(cfg, k) for k in type(cfg).model_fields}
+        return e.factory(**args, **(cfg.model_extra or {}))
 
 
 def _type_name(annotation: Any) -> str:

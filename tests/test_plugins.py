@@ -286,3 +286,17 @@ def test_hook_reference_in_docs_is_generated_from_the_hookspecs():
     assert doc == render(), "docs/hooks.md is stale: run `python -m snnctl.hookdoc > docs/hooks.md`"
     for fn in hook_functions():
         assert re.search(rf"### `{fn.__name__}\(", doc)
+
+
+def test_builtins_keep_their_names_when_a_third_party_entry_point_shares_one(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    dist = site / "aaa_plug-0.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aaa-plug\nVersion: 0.3\n")
+    (dist / "entry_points.txt").write_text("[snnctl]\nneurons = aaa_plug_mod\n")
+    (site / "aaa_plug_mod.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    pm = PluginManager(report=lambda info: None)
+    assert pm.plugins["neurons"].distribution == "snnctl"
+    assert pm.plugins["aaa-plug:neurons"].distribution == "aaa-plug"
+    assert pm.registry.get("neuron", "lif").provider.plugin == "neurons"

@@ -135,3 +135,12 @@ def test_validation_errors_name_the_dotted_path():
     r.register("neuron", "widget", Widget, config=WidgetConfig, provider=P1)
     with pytest.raises(ConfigError, match=r"model\.neuron_args\.size: Input should be a valid integer"):
         r.validate("neuron", "widget", {"size": "big"}, path="model.neuron_args")
+
+
+def test_a_factory_taking_kwargs_receives_unnamed_arguments():
+    def wrapper(gain: float = 1.0, **rest):
+        return gain, rest
+
+    r = Registry()
+    r.register("neuron", "wrapped", wrapper, provider=P1, description="x")
+    assert r.create("neuron", "wrapped", gain="2", tau=3.0) == (2.0, {"tau": 3.0})

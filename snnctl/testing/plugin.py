@@ -14,15 +14,19 @@ def snnctl_registry():
 
 
 @pytest.fixture
-def snnctl_plugin_manager(tmp_path, monkeypatch):
-    """A fresh plugin manager that also loads one-file plugins from ``tmp_path``.
+def snnctl_plugins_dir(tmp_path, monkeypatch):
+    """A folder of one-file plugins that snnctl loads, for this test only.
 
-    Write ``tmp_path / "my_plugin.py"`` first, then use the fixture's ``.registry``.
+    Write plugin files into it, then use ``snnctl.create`` / ``snnctl.registry()`` as usual: plugins
+    load on first use. Third-party entry points other than snnctl's built-ins are not loaded, so the
+    test sees the built-ins plus the files in the folder.
     """
     from snnctl import plugins
 
-    monkeypatch.delenv(plugins.ENV_LOAD, raising=False)
-    plugins.configure([str(tmp_path)])
-    yield plugins.get_manager
-    plugins.reset()
+    folder = tmp_path / "snnctl-plugins"
+    folder.mkdir()
+    monkeypatch.setenv(plugins.ENV_LOAD, "")
+    monkeypatch.delenv(plugins.ENV_DIRS, raising=False)
+    plugins.configure([str(folder)])
+    yield folder
     plugins.configure([])

@@ -1,0 +1,39 @@
+"""The pytest plugin that snnctl installs for plugin authors (entry point pytest11)."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import textwrap
+
+import snnctl
+from snnctl.testing import check_neuron
+
+
+def test_pytest_plugin_is_installed_through_its_entry_point():
+    eps = {ep.name: ep.value for ep in md.entry_points(group="pytest11")}
+    assert eps.get("snnctl") == "snnctl.testing.plugin"
+
+
+def test_snnctl_registry_fixture(snnctl_registry):
+    assert snnctl_registry is snnctl.registry()
+    assert {"lif", "plif", "if", "ms-lif"} <= set(snnctl_registry.list("neuron"))
+
+
+def test_snnctl_plugins_dir_fixture(snnctl_plugins_dir):
+    (snnctl_plugins_dir / "double_if.py").write_text(
+        textwrap.dedent(
+            """
+            import snnctl
+            from snnctl_plugins.neurons import IF
+
+            @snnctl.hookimpl
+            def register_neurons(register):
+                register("double-if", lambda **kw: IF(v_threshold=2.0, **kw), description="IF with threshold 2")
+            """
+        )
+    )
+    entry = snnctl.registry().get("neuron", "double-if")
+    assert entry.provider.source == "plugins-dir"
+    assert check_neuron("double-if").v_threshold == 2.0
+    # only built-ins and the folder: installed third-party plugins are left out
+    assert {e.provider.distribution for e in snnctl.registry().entries("neuron")} == {"snnctl", None}
