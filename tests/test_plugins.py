@@ -133,28 +133,30 @@ def test_duplicate_across_plugins_names_both_providers(plugin_dir):
 
 
 # -- the environment switch restricts entry points -----------------------------------------------
+def install_fake_distribution(site, name: str, version: str, entry_points: str, modules: dict[str, str]):
+    """Make ``site`` hold an installed distribution (dist-info with entry points) and its modules."""
+    dist = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(entry_points)
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
     """An installed distribution 'fakeplug' with an entry point in group snnctl."""
-    site = tmp_path / "site"
-    dist = site / "fakeplug-1.2.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.2\n")
-    (dist / "entry_points.txt").write_text("[snnctl]\nfake = fakeplug_mod\n")
-    (site / "fakeplug_mod.py").write_text(
-        textwrap.dedent(
-            """
-            import snnctl
-            @snnctl.hookimpl
-            def register_surrogates(register):
-                def fake(alpha: float = 1.0):
-                    '''A fake surrogate.'''
-                    return alpha
-                register("fake", fake)
-            """
-        )
-    )
-    monkeypatch.syspath_prepend(str(site))
+    source = """
+        import snnctl
+        @snnctl.hookimpl
+        def register_surrogates(register):
+            def fake(alpha: float = 1.0):
+                '''A fake surrogate.'''
+                return alpha
+            register("fake", fake)
+        """
+    install_fake_distribution(tmp_path, "fakeplug", "1.2", "[snnctl]\nfake = fakeplug_mod\n", {"fakeplug_mod": source})
+    monkeypatch.syspath_prepend(str(tmp_path))
     return "fakeplug"
 
 
@@ -289,13 +291,8 @@ def test_hook_reference_in_docs_is_generated_from_the_hookspecs():
 
 
 def test_builtins_keep_their_names_when_a_third_party_entry_point_shares_one(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    dist = site / "aaa_plug-0.3.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aaa-plug\nVersion: 0.3\n")
-    (dist / "entry_points.txt").write_text("[snnctl]\nneurons = aaa_plug_mod\n")
-    (site / "aaa_plug_mod.py").write_text("")
-    monkeypatch.syspath_prepend(str(site))
+    install_fake_distribution(tmp_path, "aaa-plug", "0.3", "[snnctl]\nneurons = aaa_plug_mod\n", {"aaa_plug_mod": ""})
+    monkeypatch.syspath_prepend(str(tmp_path))
     pm = PluginManager(report=lambda info: None)
     assert pm.plugins["neurons"].distribution == "snnctl"
     assert pm.plugins["aaa-plug:neurons"].distribution == "aaa-plug"
