@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 import snnctl
 from conftest import SNNCTL

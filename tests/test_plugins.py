@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import snnctl
-from snnctl import hookspecs, plugins
+from snnctl import plugins
 from snnctl.errors import DuplicateNameError, PluginError
 from snnctl.hookdoc import hook_functions, render
 from snnctl.plugins import PluginManager

@@ -14,9 +14,7 @@ __all__ = ["main", "build_app"]
 def _scan_plugins_dirs(argv: Sequence[str]) -> list[str]:
     """Find ``--plugins-dir`` values before parsing, since plugins may add commands."""
     dirs: list[str] = []
-    it = iter(range(len(argv)))
-    for i in it:
-        arg = argv[i]
+    for i, arg in enumerate(argv):
         if arg == "--":
             break
         if arg == "--plugins-dir" and i + 1 < len(argv):
