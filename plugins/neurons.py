@@ -7,7 +7,8 @@ All four share one membrane recurrence,
     V[t] = H[t] * (1 - S[t]) + v_reset * S[t]       hard reset (v_reset is a number)
     V[t] = H[t] - v_threshold * S[t]                 soft reset (v_reset is None)
 
-with V[-1] = v_reset (0 for a soft reset) after ``reset()``, as in SpikingJelly. With ``detach_reset`` the spike in the reset term carries no gradient.
+with V[-1] = v_reset (0 for a soft reset) after ``reset()``, as in SpikingJelly. With ``detach_reset``
+the spike in the reset term carries no gradient.
 
 charge, exactly as SpikingJelly writes it (so ``lif`` and ``plif`` reproduce ``LIFNode`` and
 ``ParametricLIFNode`` bit for bit in the forward pass), with v_r = v_reset or 0:
@@ -18,12 +19,30 @@ charge, exactly as SpikingJelly writes it (so ``lif`` and ``plif`` reproduce ``L
     ms-lif  H = decay * V + X   (MS-ResNet's neuron: decay 0.25, threshold 0.5, hard reset to 0,
                                  reset detached, rectangular surrogate; spec section 4.2)
 
-The multi-step path is one autograd function per call: the forward pass runs the whole time loop
-writing into preallocated outputs and saves only the pre-spike membrane H; the backward pass
-recomputes spikes and states from H and runs the reverse recurrence
+The multi-step path is one autograd function per call (:class:`MultiStep`):
 
-    dL/dH[t]   = dL/dS[t] * sg(H[t] - v_th) + dL/dV[t] * dV[t]/dH[t]
-    dL/dX[t]   = dL/dH[t] * dH/dX                 dL/dV[t-1] = dL/dH[t] * dH/dV
+* forward runs the whole time loop, iterating with ``unbind`` and writing each step into outputs
+  allocated once in the input's memory layout (in-place ops and ``out=``; per-step scratch is
+  reused). It saves only the pre-spike membranes H, one tensor of the input's size and dtype (plus
+  the small carried-in state and plif's ``w``). Spikes (H >= v_th) and the previous state V[t-1]
+  (the reset of H[t-1]) are recomputed from H. With autograd off, or no input needing a gradient,
+  nothing is kept: H lives in one per-step buffer.
+* backward runs the reverse recurrence itself, calling ``surrogate.grad_`` so any registered
+  surrogate works:
+
+      dL/dH[t]   = dL/dS[t] * sg(H[t] - v_th) + dL/dV[t] * dV[t]/dH[t]
+      dL/dX[t]   = dL/dH[t] * dH/dX                 dL/dV[t-1] = dL/dH[t] * dH/dV
+
+  Unless the graph is kept (``retain_graph``/``create_graph``), dL/dX is written over H step by
+  step, so the input gradient costs no new memory: forward + backward hold spikes + H and nothing
+  else of the input's size. Masks are float 0/1 tensors, never bool (masked_fill and where on bool
+  masks are several times slower on CPU).
+* the state carried into a call (``self.v`` from the previous call) is an input of the node, so
+  gradients flow across calls; ``reset()`` starts from V = v_reset (0 for a soft reset) again.
+
+``detach_reset`` defaults to True, unlike SpikingJelly's LIFNode (False): every LIF of the spec's
+networks (SMA-VGG, spec section 4.1) and MS-ResNet's neuron detach the reset, and it is the cheaper
+backward. With ``detach_reset=False`` the dynamics and gradients equal LIFNode's as well.
 """
 
 from __future__ import annotations
@@ -35,6 +54,7 @@ from typing import Any, Literal, Optional, Union
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from snnctl import hookimpl
 from snnctl.errors import ConfigError
@@ -61,40 +81,62 @@ class Dynamics:
         return self.v_reset or 0.0
 
     # -- forward, in place ----------------------------------------------------------------------
-    def charge_(self, h: Tensor, v: Tensor, x: Tensor, d: Optional[Tensor]) -> None:
-        """Write H = charge(V, X) into ``h``; ``d`` is sigmoid(w) for plif."""
+    # Every formula is evaluated in the same order and with the same roundings as SpikingJelly
+    # (and MS-ResNet for ms-lif), so the spikes are bit-identical. torch.addcdiv(a, b, c) rounds
+    # exactly like a + b / c; torch.addcmul may fuse a + b * c into one rounding, so it is used
+    # only where one factor is a 0/1 spike and the product is exact.
+    def charge_(self, h: Tensor, v: Tensor, x: Tensor, d: Optional[Tensor], tau: Optional[Tensor]) -> None:
+        """Write H = charge(V, X) into ``h``; ``d`` is sigmoid(w) for plif, ``tau`` a 0-dim tensor for lif."""
         vr = self.v_reset or 0.0
-        if self.kind in ("lif", "plif"):
-            if self.decay_input:
+        if self.kind == "lif":
+            if self.decay_input:  # V + (X - (V - v_r)) / tau
                 if vr:
                     torch.sub(v, vr, out=h)
                     torch.sub(x, h, out=h)
                 else:
                     torch.sub(x, v, out=h)
-                h.div_(self.tau) if self.kind == "lif" else h.mul_(d)
+                torch.addcdiv(v, h, tau, out=h)
+            else:  # V - (V - v_r) / tau + X
+                if vr:
+                    torch.sub(v, vr, out=h)
+                    torch.addcdiv(v, h, tau, value=-1.0, out=h)
+                else:
+                    torch.addcdiv(v, v, tau, value=-1.0, out=h)
+                h.add_(x)
+        elif self.kind == "plif":
+            if self.decay_input:  # V + (X - (V - v_r)) * d
+                if vr:
+                    torch.sub(v, vr, out=h)
+                    torch.sub(x, h, out=h)
+                else:
+                    torch.sub(x, v, out=h)
+                h.mul_(d)
                 h.add_(v)
-            else:
+            else:  # V - (V - v_r) * d + X
                 torch.sub(v, vr, out=h) if vr else h.copy_(v)
-                h.div_(self.tau) if self.kind == "lif" else h.mul_(d)
+                h.mul_(d)
                 torch.sub(v, h, out=h)
                 h.add_(x)
         elif self.kind == "if":
             torch.add(v, x, out=h)
-        else:  # ms
+        else:  # ms: decay * U + X
             torch.mul(v, self.decay, out=h)
             h.add_(x)
 
     def fire_(self, out: Tensor, h: Tensor) -> Tensor:
-        """S = H >= v_th (H > v_th if strict) into ``out`` (bool or floating)."""
+        """S = H >= v_th (H > v_th if strict) as 0/1 into ``out`` (float: much faster than bool)."""
         return torch.gt(h, self.v_threshold, out=out) if self.strict else torch.ge(h, self.v_threshold, out=out)
 
-    def reset_(self, v: Tensor, h: Tensor, s: Tensor, tmp: Tensor) -> None:
+    def silent_(self, out: Tensor, h: Tensor) -> Tensor:
+        """1 - S as 0/1 into ``out``."""
+        return torch.le(h, self.v_threshold, out=out) if self.strict else torch.lt(h, self.v_threshold, out=out)
+
+    def reset_(self, v: Tensor, h: Tensor, s: Tensor) -> None:
         """V = reset(H, S) into ``v``; ``s`` holds the spikes as 0/1 of H's dtype."""
         if self.v_reset is None:
             torch.sub(h, s, alpha=self.v_threshold, out=v)  # H - v_th * S
         else:
-            torch.mul(h, s, out=tmp)
-            torch.sub(h, tmp, out=v)  # H * (1 - S), exact: H - H where S = 1
+            torch.addcmul(h, h, s, value=-1.0, out=v)  # H - H * S: exact, S is 0 or 1
             if self.v_reset:
                 v.add_(s, alpha=self.v_reset)
 
@@ -104,7 +146,7 @@ class Dynamics:
         if self.kind in ("lif", "plif"):
             scale = (lambda t: t / self.tau) if self.kind == "lif" else (lambda t: t * d)
             if self.decay_input:
-                return scale(x - (v - vr) if vr else x - v) + v
+                return v + scale(x - (v - vr) if vr else x - v)
             return v - scale(v - vr if vr else v) + x
         if self.kind == "if":
             return v + x
@@ -122,16 +164,37 @@ class Dynamics:
 
     # -- backward constants -------------------------------------------------------------------------
     def dh_dv(self, d: Optional[Tensor]) -> Any:
+        """dH[t]/dV[t-1]."""
         return {"lif": lambda: 1.0 - 1.0 / self.tau, "plif": lambda: 1.0 - d, "if": lambda: 1.0,
                 "ms": lambda: self.decay}[self.kind]()
 
 
+def _keep_graph() -> bool:
+    """Whether the running backward pass keeps the graph (retain_graph / create_graph).
+
+    Uses the private accessor that torch's own AOT autograd uses to free saved tensors early;
+    where it is missing (or outside a backward pass) the answer is the safe one, True.
+    """
+    probe = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    try:
+        return True if probe is None else bool(probe())
+    except Exception:  # pragma: no cover - a torch without a graph task here
+        return True
+
+
 class MultiStep(torch.autograd.Function):
-    """The whole time loop of a neuron as one autograd node (see the module docstring)."""
+    """The whole time loop of a neuron as one autograd node (see the module docstring).
+
+    Inputs: ``x`` [T, ...], the carried state ``v0`` (``None`` after reset), plif's ``w`` (else
+    ``None``) and the :class:`Dynamics`. Outputs: spikes [T, ...] and the last membrane V[T-1].
+    Saved for backward: the pre-spike membranes H [T, ...] (plus ``v0`` and ``w``, which are
+    small); nothing when no input needs a gradient.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, v0: Optional[Tensor], w: Optional[Tensor], dyn: Dynamics):
-        keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        ctx.set_materialize_grads(False)
+        keep = any(ctx.needs_input_grad[:3])
         d = torch.sigmoid(w).to(x.dtype) if w is not None else None
         spikes, v, h_all = run_forward(x, v0, d, dyn, keep_h=keep)
         if keep:
@@ -140,97 +203,116 @@ class MultiStep(torch.autograd.Function):
         return spikes, v
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_spikes: Optional[Tensor], g_v: Optional[Tensor]):
         h_all, v0, w = ctx.saved_tensors
         dyn: Dynamics = ctx.dyn
+        need_x, need_v0, need_w = ctx.needs_input_grad[:3]
         d = torch.sigmoid(w).to(h_all.dtype) if w is not None else None
-        need_w = w is not None and ctx.needs_input_grad[2]
-        gx, g_v0, g_d = run_backward(h_all, v0, d, g_spikes, g_v, dyn, need_w)
+        # H is needed by no one after this pass unless the graph is kept: the input gradient
+        # then overwrites it step by step instead of taking a fresh [T, ...] buffer.
+        gx = h_all if (need_x and not _keep_graph()) else (torch.empty_like(h_all) if need_x else None)
+        g_v0, g_d = run_backward(h_all, v0, d, g_spikes, g_v, dyn, gx, need_w)
         g_w = None
         if need_w:
-            s = torch.sigmoid(w)
+            s = torch.sigmoid(w.detach().double())
             g_w = (g_d * s * (1 - s)).to(w.dtype).reshape(w.shape)
-        return gx, (g_v0 if ctx.needs_input_grad[1] else None), g_w, None
+        return gx, (g_v0 if need_v0 else None), g_w, None
 
 
 def run_forward(x: Tensor, v0: Optional[Tensor], d: Optional[Tensor], dyn: Dynamics, keep_h: bool):
-    """Spikes [T, ...], the last membrane V[T-1], and (if ``keep_h``) every pre-spike membrane H."""
-    x = x.contiguous()
+    """Spikes [T, ...], the last membrane V[T-1], and (if ``keep_h``) every pre-spike membrane H.
+
+    The outputs are allocated once, in ``x``'s memory layout (so a channels-last input stays
+    channels-last and nothing is copied), and each step writes into them in place.
+    """
     spikes = torch.empty_like(x)
     h_all = torch.empty_like(x) if keep_h else None
     h_buf = None if keep_h else torch.empty_like(x[0])
-    v = torch.full_like(x[0], dyn.v_init) if v0 is None else v0.detach().to(x.dtype).expand_as(x[0]).clone()
-    tmp = torch.empty_like(v)
+    v = torch.empty_like(x[0])
+    v.fill_(dyn.v_init) if v0 is None else v.copy_(v0.detach())
+    tau = torch.tensor(dyn.tau, dtype=x.dtype, device=x.device) if dyn.kind == "lif" else None
     for t, (x_t, s_t) in enumerate(zip(x.unbind(0), spikes.unbind(0))):
         h = h_all[t] if keep_h else h_buf
-        dyn.charge_(h, v, x_t, d)
+        dyn.charge_(h, v, x_t, d, tau)
         dyn.fire_(s_t, h)
-        dyn.reset_(v, h, s_t, tmp)
+        dyn.reset_(v, h, s_t)
     return spikes, v, h_all
 
 
-def run_backward(h_all, v0, d, g_spikes, g_v, dyn: Dynamics, need_d: bool):
-    """Gradients for X, for the initial state V[-1], and for plif's decay sigmoid(w)."""
+def run_backward(h_all: Tensor, v0: Optional[Tensor], d: Optional[Tensor], g_spikes: Optional[Tensor],
+                 g_v: Optional[Tensor], dyn: Dynamics, gx: Optional[Tensor], need_d: bool):
+    """The reverse recurrence. Writes dL/dX into ``gx`` (which may be ``h_all`` itself: step t
+    reads H[t] and H[t-1] before it writes gx[t], and later steps only read earlier H).
+
+    Returns dL/dV[-1] and, if ``need_d``, dL/d(sigmoid(w)) as a float64 scalar.
+    """
     T = h_all.shape[0]
-    gx = torch.empty_like(h_all)
-    carry = torch.zeros_like(h_all[0]) if g_v is None else g_v.to(h_all.dtype).clone()
+    vth, vr = dyn.v_threshold, dyn.v_reset
+    carry = torch.empty_like(h_all[0])  # dL/dV[t], then dL/dH[t]
+    carry.zero_() if g_v is None else carry.copy_(g_v)
     sg = torch.empty_like(carry)
     tmp = torch.empty_like(carry)
-    mask = torch.empty(carry.shape, dtype=torch.bool, device=carry.device)
-    prev_mask = torch.empty_like(mask) if need_d else None
+    aux = torch.empty_like(carry) if (vr is not None and not dyn.detach_reset) or need_d else None
+    zeros = torch.zeros_like(carry) if g_spikes is None else None
     k = dyn.dh_dv(d)
-    vth, vr = dyn.v_threshold, dyn.v_reset
+    scale_x = dyn.decay_input and dyn.kind in ("lif", "plif")
     g_d = torch.zeros((), dtype=torch.float64, device=h_all.device) if need_d else None
     for t in range(T - 1, -1, -1):
         h = h_all[t]
-        gh = gx[t]
+        g = zeros if g_spikes is None else g_spikes[t]
         torch.sub(h, vth, out=sg)
-        dyn.surrogate.grad_(sg)
-        dyn.fire_(mask, h)
-        if g_spikes is None:
-            gh.zero_()
-        else:
-            torch.mul(g_spikes[t], sg, out=gh)
-        # dL/dV[t] * dV[t]/dH[t]
-        if vr is None:
-            gh.add_(carry)
-            if not dyn.detach_reset:  # d(-v_th * S)/dH
-                torch.mul(sg, carry, out=tmp)
-                gh.sub_(tmp, alpha=vth)
-        else:
-            if not dyn.detach_reset:  # d(S * (v_r - H))/dH
-                torch.sub(h, vr, out=tmp)
-                tmp.mul_(sg).mul_(carry)
-                gh.sub_(tmp)
-            carry.masked_fill_(mask, 0.0)
-            gh.add_(carry)
-        if need_d:  # dH/dd: (X - (V - v_r)) = (H - V)/d with decay_input, else -(V - v_r)
-            v_prev = previous_state_(tmp, h_all, t, v0, dyn, prev_mask)
+        dyn.surrogate.grad_(sg)  # dS/dH
+        # dL/dH = dL/dS * dS/dH + dL/dV * dV/dH
+        if vr is None:  # V = H - v_th * S
+            if dyn.detach_reset:
+                carry.addcmul_(g, sg)
+            else:  # dV/dH = 1 - v_th * sg:  carry + sg * (g - v_th * carry)
+                torch.sub(g, carry, alpha=vth, out=tmp)
+                carry.addcmul_(tmp, sg)
+        else:  # V = H * (1 - S) + v_r * S
+            if dyn.detach_reset:
+                dyn.silent_(tmp, h)
+                carry.mul_(tmp)
+                carry.addcmul_(g, sg)
+            else:  # dV/dH = (1 - S) + (v_r - H) * sg:  carry * (1 - S) + sg * (g - carry * (H - v_r))
+                torch.sub(h, vr, out=tmp) if vr else tmp.copy_(h)
+                torch.addcmul(g, carry, tmp, value=-1.0, out=tmp)
+                dyn.silent_(aux, h)
+                carry.mul_(aux)
+                carry.addcmul_(tmp, sg)
+        if need_d:  # dH/dd = X - (V - v_r) = (H - V) / d with decay_input, else -(V - v_r)
+            v_prev = previous_state_(tmp, aux, h_all, t, v0, dyn)
             if dyn.decay_input:
                 torch.sub(h, v_prev, out=tmp)
-                tmp.div_(d)
+                g_d += torch.dot(tmp.reshape(-1), carry.reshape(-1)).double()
             else:
-                torch.sub(v_prev, vr or 0.0, out=tmp)
-                tmp.neg_()
-            g_d += torch.dot(tmp.reshape(-1), gh.reshape(-1)).double()
-        torch.mul(gh, k, out=carry)
-        if dyn.kind == "lif" and dyn.decay_input:
-            gh.div_(dyn.tau)
-        elif dyn.kind == "plif" and dyn.decay_input:
-            gh.mul_(d)
-    return gx, carry, g_d
+                if vr:
+                    v_prev.sub_(vr)
+                g_d -= torch.dot(v_prev.reshape(-1), carry.reshape(-1)).double()
+        if gx is not None:  # H[t] is not read again from here on
+            gx_t = gx[t]
+            if scale_x and dyn.kind == "lif":
+                torch.div(carry, dyn.tau, out=gx_t)
+            elif scale_x:
+                torch.mul(carry, d, out=gx_t)
+            else:
+                gx_t.copy_(carry)
+        if not (isinstance(k, float) and k == 1.0):
+            carry.mul_(k)  # dL/dV[t-1]
+    if need_d and dyn.decay_input:
+        g_d = g_d / d.double()
+    return carry, g_d
 
 
-def previous_state_(out: Tensor, h_all: Tensor, t: int, v0: Optional[Tensor], dyn: Dynamics, mask: Tensor) -> Tensor:
+def previous_state_(out: Tensor, scratch: Tensor, h_all: Tensor, t: int, v0: Optional[Tensor], dyn: Dynamics) -> Tensor:
     """V[t-1], recomputed from H[t-1] (or the initial state) into ``out``."""
     if t == 0:
-        return out.fill_(dyn.v_init) if v0 is None else out.copy_(v0.detach().expand_as(out))
+        return out.fill_(dyn.v_init) if v0 is None else out.copy_(v0.detach())
     h = h_all[t - 1]
-    dyn.fire_(mask, h)
-    if dyn.v_reset is None:
-        out.copy_(mask)
-        return torch.sub(h, out, alpha=dyn.v_threshold, out=out)
-    return out.copy_(h).masked_fill_(mask, dyn.v_reset)
+    dyn.fire_(scratch, h)
+    dyn.reset_(out, h, scratch)
+    return out
 
 
 # -- modules ------------------------------------------------------------------------------------------
@@ -299,7 +381,8 @@ def _v_reset():
 
 
 def _detach_reset():
-    return Field(True, description="no gradient through the spike in the reset term")
+    return Field(True, description="no gradient through the spike in the reset term "
+                                   "(True as in the spec's networks; SpikingJelly's default is False)")
 
 
 def _decay_input():

@@ -50,12 +50,15 @@ class Sigmoid(Surrogate):
     def __init__(self, alpha: float = 4.0):
         self.alpha = float(alpha)
 
-    # s * (1 - s) = 1 / (4 cosh^2(alpha x / 2)): no cancellation where s is close to 1.
+    # s * (1 - s) is even in x, so it is computed with s = sigmoid(-alpha * |x|) <= 1/2: then
+    # 1 - s never cancels, unlike sigmoid(alpha * x) close to 1 (as SpikingJelly writes it).
     def grad(self, x: Tensor) -> Tensor:
-        return self.alpha / (4 * torch.cosh(self.alpha / 2 * x) ** 2)
+        s = torch.sigmoid(x.abs() * -self.alpha)
+        return self.alpha * s * (1 - s)
 
     def grad_(self, x: Tensor) -> Tensor:
-        return x.mul_(self.alpha / 2).cosh_().square_().mul_(4 / self.alpha).reciprocal_()
+        s = x.abs_().mul_(-self.alpha).sigmoid_()
+        return s.addcmul_(s, s, value=-1.0).mul_(self.alpha)  # s - s^2
 
 
 class RectConfig(_Config):
@@ -72,8 +75,7 @@ class Rect(Surrogate):
         return (x.abs() < self.width / 2).to(x.dtype) / self.width
 
     def grad_(self, x: Tensor) -> Tensor:
-        inside = x.abs_() < self.width / 2
-        return x.copy_(inside).div_(self.width)
+        return x.abs_().lt_(self.width / 2).div_(self.width)  # comparisons into floats: no bool mask
 
 
 class TriangleConfig(_Config):

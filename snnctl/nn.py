@@ -7,8 +7,15 @@ built-in or third-party, follows, so the engine, the profiler and the contract c
 * :class:`Surrogate`: the spike function. Forward is the Heaviside step of ``x = v - threshold``
   (``x >= 0``); backward multiplies by :meth:`Surrogate.grad`, the derivative of a smooth stand-in.
 * :class:`Neuron`: a stateful ``nn.Module``. ``step_mode="m"`` maps ``[T, B, ...]`` to spikes of the same
-  shape (time first); ``step_mode="s"`` takes one ``[B, ...]`` step and keeps its membrane potential
-  in ``self.v`` until :meth:`Neuron.reset`. Both modes give the same spikes for the same sequence.
+  shape and dtype (time first); ``step_mode="s"`` takes one ``[B, ...]`` step. Either way the membrane
+  potential stays in ``self.v`` until :meth:`Neuron.reset`, so a multi-step call continues from the
+  state the previous call left, and both modes give the same spikes for the same sequence.
+
+State and gradients: the carried state keeps its autograd history, so gradients flow across
+consecutive calls exactly as through one long call (two calls of T/2 steps equal one of T steps).
+The flip side, as in SpikingJelly: call :meth:`Neuron.reset` (or :func:`reset_states` on the
+network) between independent sequences, in particular after every optimizer step; otherwise the
+next backward pass reaches into a graph that was already freed.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ class Surrogate:
     """A surrogate gradient: Heaviside forward, ``grad(x)`` backward.
 
     Subclasses implement :meth:`grad`; they may override :meth:`grad_` with an in-place version,
-    which fused neuron kernels call on a scratch buffer to avoid allocations.
+    which fused neuron kernels call on a scratch buffer to avoid allocations. Parameters are the
+    public attributes set in ``__init__``; they make up :meth:`extra_repr`, ``repr`` and equality.
     """
 
     def grad(self, x: Tensor) -> Tensor:
@@ -45,9 +53,12 @@ class Surrogate:
     def _params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
+    def extra_repr(self) -> str:
+        """The parameters as ``name=value, ...`` (as ``nn.Module.extra_repr``)."""
+        return ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({args})"
+        return f"{type(self).__name__}({self.extra_repr()})"
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self._params() == other._params()  # type: ignore[union-attr]
@@ -95,7 +106,15 @@ class Neuron(nn.Module):
     """Base class of spiking neurons: step modes, membrane state and the surrogate by name.
 
     Subclasses implement :meth:`single_step` (one step, reading and writing ``self.v``) and may
-    override :meth:`multi_step` with a fused implementation; the default loops over time.
+    override :meth:`multi_step` with a fused implementation; the default loops over time. A
+    subclass with more state than ``self.v`` overrides :meth:`reset` and calls ``super().reset()``.
+    ``surrogate`` is a registry name (resolved through ``snnctl.create("surrogate", name,
+    **surrogate_args)``) or a :class:`Surrogate` instance.
+
+    The contract (checked by :func:`snnctl.testing.check_neuron`): multi-step keeps shape and dtype,
+    spikes are exactly 0 or 1, single steps after ``reset()`` equal one multi-step call, a call
+    continues from the carried state, the input is not modified, and gradients reach the input and
+    every parameter.
     """
 
     def __init__(
@@ -118,7 +137,8 @@ class Neuron(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.step_mode == "m":
             if x.dim() < 2:
-                raise ValueError(f"{type(self).__name__} in multi-step mode expects [T, B, ...], got shape {tuple(x.shape)}")
+                raise ValueError(f"{type(self).__name__} in multi-step mode expects [T, B, ...], "
+                                 f"got shape {tuple(x.shape)}")
             return self.multi_step(x)
         return self.single_step(x)
 

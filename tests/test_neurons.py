@@ -45,7 +45,7 @@ class RefSpike(torch.autograd.Function):
 
 
 def reference(kind, x, *, tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=True, detach_reset=True,
-              surrogate="atan", w=None, decay=0.25):
+              surrogate="atan", w=None, decay=0.25, return_v=False):
     """Spikes of a neuron, computed step by step; v_reset None is a soft reset."""
     vr = 0.0 if v_reset is None else v_reset
     v = torch.full_like(x[0], vr)
@@ -64,7 +64,7 @@ def reference(kind, x, *, tau=2.0, v_threshold=1.0, v_reset=0.0, decay_input=Tru
         sd = s.detach() if detach_reset else s
         v = h - v_threshold * sd if v_reset is None else h * (1 - sd) + vr * sd
         out.append(s)
-    return torch.stack(out)
+    return (torch.stack(out), v) if return_v else torch.stack(out)
 
 
 def build(kind, **kw):
@@ -202,6 +202,90 @@ def test_backward_keeps_only_the_membrane():
         assert n(x).grad_fn is None
 
 
+@pytest.mark.parametrize("kind, kw", SETTINGS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(SETTINGS)])
+def test_gradient_through_the_final_state_only(kind, kw):
+    """Backward with no gradient for the spikes, only for the membrane left in ``self.v``."""
+    torch.manual_seed(8)
+    neuron = build(kind, **kw).double()
+    ref_neuron = build(kind, **kw).double()
+    ref_neuron.load_state_dict(neuron.state_dict())
+    x = (torch.randn(5, 3, 4, dtype=torch.float64) * 1.5 + 0.6).requires_grad_()
+    xr = x.detach().clone().requires_grad_()
+    neuron(x)
+    _, v_ref = reference(kind, xr, **ref_kwargs(kind, kw, ref_neuron), return_v=True)
+    assert torch.allclose(neuron.v, v_ref, rtol=0, atol=1e-12)
+    neuron.v.sum().backward()
+    v_ref.sum().backward()
+    assert torch.allclose(x.grad, xr.grad, rtol=1e-10, atol=1e-12)
+    if kind == "plif":
+        assert torch.allclose(neuron.w.grad, ref_neuron.w.grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{}, {"decay_input": False, "v_reset": None, "detach_reset": False}])
+def test_plif_weight_gradient_without_input_gradient(kw):
+    """The first layer's input needs no gradient; the time constant still learns."""
+    torch.manual_seed(9)
+    neuron, ref_neuron = build("plif", **kw).double(), build("plif", **kw).double()
+    x = torch.randn(6, 4, 5, dtype=torch.float64) * 1.5 + 0.6
+    up = torch.randn_like(x)
+    (neuron(x) * up).sum().backward()
+    (reference("plif", x, **ref_kwargs("plif", kw, ref_neuron)) * up).sum().backward()
+    assert torch.allclose(neuron.w.grad, ref_neuron.w.grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["lif", "plif", "if", "ms-lif"])
+def test_retain_graph_gives_the_same_gradients_twice(kind):
+    """The input gradient reuses H's memory only when the graph is not kept."""
+    torch.manual_seed(10)
+    neuron = build(kind)
+    x = (torch.randn(6, 3, 8) * 1.5 + 0.6).requires_grad_()
+    up = torch.randn_like(x)
+    out = neuron(x)
+    (out * up).sum().backward(retain_graph=True)
+    first = [x.grad.clone()] + [p.grad.clone() for p in neuron.parameters()]
+    # autograd.grad(create_graph=True) keeps the graph too
+    assert torch.equal(torch.autograd.grad((out * up).sum(), x, create_graph=True)[0], first[0])
+    x.grad = None
+    neuron.zero_grad()
+    (out * up).sum().backward()
+    second = [x.grad] + [p.grad for p in neuron.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_input_gradient_reuses_the_membrane_buffer():
+    """Without retain_graph, dL/dX is written over the saved H: no new [T, ...] tensor."""
+    if not hasattr(torch._C._autograd, "_get_current_graph_task_keep_graph"):
+        pytest.skip("this torch cannot tell whether the graph is kept; the copy is made instead")
+    x = torch.randn(4, 3, 5, requires_grad=True)
+    out = build("lif")(x)
+    (h,) = [t for t in out.grad_fn.saved_tensors if t is not None]
+    ptr = h.data_ptr()
+    del h
+    out.sum().backward()
+    assert x.grad.data_ptr() == ptr
+
+
+@pytest.mark.parametrize("kind", ["lif", "plif", "ms-lif"])
+def test_memory_layout_is_kept_and_results_do_not_depend_on_it(kind):
+    """A channels-last input (as convolutions produce it) gives channels-last spikes, no copy."""
+    torch.manual_seed(13)
+    T, B, C, H, W = 3, 2, 4, 5, 5
+    x4 = (torch.randn(T * B, C, H, W) * 1.5 + 0.6).contiguous(memory_format=torch.channels_last)
+    x = x4.view(T, B, C, H, W).requires_grad_()
+    xc = x.detach().contiguous().requires_grad_()
+    up = torch.randn(T, B, C, H, W)
+    a, b = build(kind), build(kind)
+    sa, sb = a(x), b(xc)
+    assert sa.stride() == x.stride() and torch.equal(sa, sb)
+    (sa * up).sum().backward()
+    (sb * up).sum().backward()
+    assert torch.allclose(x.grad, xc.grad, rtol=1e-6, atol=1e-7)
+    # a strided view (not dense) works too
+    c = build(kind)
+    xs = torch.randn(T, B, 2 * C) * 1.5 + 0.6
+    assert torch.equal(c(xs[:, :, ::2]), build(kind)(xs[:, :, ::2].contiguous()))
+
+
 def test_reset_states_resets_every_neuron_in_a_network():
     net = torch.nn.Sequential(build("lif", step_mode="s"), build("if", step_mode="s"))
     net(torch.ones(2, 3) * 0.7)
@@ -267,6 +351,48 @@ def test_check_neuron_catches_a_broken_neuron():
         check_neuron(Leaky)
 
 
+class _IFBase(Neuron):
+    def single_step(self, x):
+        v = (self.v if self.v is not None else torch.zeros_like(x)) + x
+        s = self.surrogate(v - 1.0)
+        self.v = v * (1 - s.detach())
+        return s
+
+
+def test_check_neuron_catches_a_neuron_that_forgets_its_state_between_calls():
+    class Forgetful(_IFBase):
+        def multi_step(self, x):
+            self.v = None
+            return super().multi_step(x)
+
+    with pytest.raises(AssertionError, match="continue from the state the previous call left"):
+        check_neuron(Forgetful)
+
+
+def test_check_neuron_catches_a_neuron_that_modifies_its_input():
+    class Mutating(_IFBase):
+        def multi_step(self, x):
+            out = super().multi_step(x)
+            x.data.mul_(1.5)
+            return out
+
+    with pytest.raises(AssertionError, match="must not modify its input"):
+        check_neuron(Mutating)
+
+
+def test_check_neuron_catches_a_backward_that_spoils_a_retained_graph(monkeypatch):
+    from snnctl_plugins import neurons
+
+    monkeypatch.setattr(neurons, "_keep_graph", lambda: False)  # always overwrite H
+    with pytest.raises(AssertionError, match="retained graph"):
+        check_neuron("lif")
+
+
+def test_check_neuron_passes_a_plain_base_class_neuron():
+    """A neuron with only single_step (the base class loops it over time) meets the contract."""
+    check_neuron(_IFBase)
+
+
 # -- SpikingJelly as an external reference ----------------------------------------------------------
 SJ_SETTINGS = [
     dict(tau=2.0, v_reset=0.0, decay_input=True, detach_reset=True),
@@ -286,6 +412,24 @@ def test_lif_equals_spikingjelly_lifnode(kw):
     ours = build("lif", **kw)
     theirs = sj_neuron.LIFNode(surrogate_function=sj_surrogate.ATan(alpha=2.0), step_mode="m", **kw)
     x = (torch.randn(8, 4, 3, 6, 6) * 1.5 + 0.5).requires_grad_()
+    xr = x.detach().clone().requires_grad_()
+    up = torch.randn_like(x)
+    a, b = ours(x), theirs(xr)
+    assert torch.equal(a, b)
+    (a * up).sum().backward()
+    (b * up).sum().backward()
+    assert torch.allclose(x.grad, xr.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(v_reset=0.0, detach_reset=True), dict(v_reset=None, detach_reset=False)],
+                         ids=["hard-detached", "soft"])
+def test_if_equals_spikingjelly_ifnode(kw):
+    sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron", reason="SpikingJelly is not installed")
+    sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
+    torch.manual_seed(14)
+    ours = build("if", **kw)
+    theirs = sj_neuron.IFNode(surrogate_function=sj_surrogate.ATan(alpha=2.0), step_mode="m", **kw)
+    x = (torch.randn(8, 4, 32) * 1.5 + 0.3).requires_grad_()
     xr = x.detach().clone().requires_grad_()
     up = torch.randn_like(x)
     a, b = ours(x), theirs(xr)

@@ -92,9 +92,12 @@ def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
     Rules: it builds in both step modes (``step_mode="m"`` and ``"s"``); multi-step keeps shape and
     dtype for ``[T, B]`` and ``[T, B, C, H, W]`` inputs, in float32 and float64; spikes are exactly 0
     or 1 and some input drive gives both; single-step over time after ``reset()`` gives the same
-    spikes and input gradients as multi-step; ``reset()`` restores the initial state; results do not
-    depend on autograd being enabled; gradients reach the input and every learnable parameter and
-    are finite; ``state_dict`` round-trips.
+    spikes and input gradients as multi-step; a multi-step call continues from the state the
+    previous call left (two calls of T/2 steps give the spikes of one call of T steps); the input
+    is not modified; ``reset()`` restores the initial state; results do not depend on autograd being
+    enabled (including ``torch.inference_mode``); gradients reach the input and every learnable
+    parameter and are finite, and a second backward pass through a retained graph gives the same
+    gradients; ``state_dict`` round-trips.
     """
     m = _make_neuron(neuron, kwargs, "m")
     name = f"{neuron!r} ({type(m).__name__})"
@@ -147,9 +150,32 @@ def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
     xr = x.clone().requires_grad_()
     m.reset()
     a = m(xr)
-    a.sum().backward()
+    if not torch.equal(xr.detach(), x):
+        _fail(name, "must not modify its input")
+    up = _drive(tuple(x.shape), 1.0, torch.float32, 4)
+    (a * up).sum().backward(retain_graph=True)
     if xr.grad is None or not xr.grad.abs().sum() > 0:
         _fail(name, "gradient must reach the input")
+    first = xr.grad.clone()
+    xr.grad = None
+    try:
+        (a * up).sum().backward()
+    except RuntimeError as exc:
+        _fail(name, f"a second backward pass through a retained graph (retain_graph=True) failed: {exc}")
+    if not torch.equal(first, xr.grad):
+        _fail(name, "a second backward pass through a retained graph (retain_graph=True) must give "
+                    "the same gradients")
+    m.reset()
+    with torch.no_grad():
+        halves = torch.cat([m(x[:2]), m(x[2:])])
+    if not torch.equal(a.detach(), halves):
+        _fail(name, "a multi-step call must continue from the state the previous call left "
+                    "(two calls of T/2 steps must equal one call of T steps)")
+    m.reset()
+    with torch.inference_mode():
+        inf = m(x)
+    if not torch.equal(a.detach(), inf):
+        _fail(name, "spikes under torch.inference_mode must equal those with autograd")
     m.reset()
     with torch.no_grad():
         b = m(x)
