@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
@@ -393,60 +393,69 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LIFConfig(_Config):
-    tau: float = Field(2.0, gt=1.0, description="membrane time constant (> 1)")
-    v_threshold: float = _v_threshold()
-    v_reset: Union[float, Literal["soft"]] = _v_reset()
-    decay_input: bool = _decay_input()
-    detach_reset: bool = _detach_reset()
-    surrogate: str = _surrogate()
-    surrogate_args: dict[str, Any] = _surrogate_args()
-    step_mode: str = _step_mode()
+def _leaky_fields() -> dict[str, Any]:
+    """The fields lif and plif share, after each one's own time constant."""
+    return {
+        "v_threshold": (float, _v_threshold()),
+        "v_reset": (Union[float, Literal["soft"]], _v_reset()),
+        "decay_input": (bool, _decay_input()),
+        "detach_reset": (bool, _detach_reset()),
+        "surrogate": (str, _surrogate()),
+        "surrogate_args": (dict[str, Any], _surrogate_args()),
+        "step_mode": (str, _step_mode()),
+    }
 
 
-class LIF(FusedNeuron):
+LIFConfig = create_model(
+    "LIFConfig", __base__=_Config,
+    tau=(float, Field(2.0, gt=1.0, description="membrane time constant (> 1)")), **_leaky_fields(),
+)
+PLIFConfig = create_model(
+    "PLIFConfig", __base__=_Config,
+    init_tau=(float, Field(2.0, gt=1.0, description="initial time constant; tau = 1 / sigmoid(w) is learned")),
+    **_leaky_fields(),
+)
+
+
+class _Leaky(FusedNeuron):
+    """What lif and plif share: threshold, reset and input decay."""
+
+    def __init__(self, v_threshold: float, v_reset: float | str | None, decay_input: bool, detach_reset: bool,
+                 surrogate: str | Surrogate, surrogate_args: Optional[dict], step_mode: str):
+        super().__init__(surrogate, surrogate_args, step_mode)
+        self.v_threshold, self.v_reset = float(v_threshold), reset_value(v_reset)
+        self.decay_input, self.detach_reset = decay_input, detach_reset
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau:.6g}, decay_input={self.decay_input}, {_common_reset_repr(self)}, {super().extra_repr()}"
+
+
+class LIF(_Leaky):
     """Leaky integrate-and-fire, identical to SpikingJelly's LIFNode."""
 
     def __init__(self, tau: float = 2.0, v_threshold: float = 1.0, v_reset: float | str | None = 0.0,
                  decay_input: bool = True, detach_reset: bool = True, surrogate: str | Surrogate = "atan",
                  surrogate_args: Optional[dict] = None, step_mode: str = "m"):
-        super().__init__(surrogate, surrogate_args, step_mode)
+        super().__init__(v_threshold, v_reset, decay_input, detach_reset, surrogate, surrogate_args, step_mode)
         if not tau > 1.0:
             raise ConfigError(f"tau: must be greater than 1, got {tau}")
-        self.tau, self.v_threshold, self.v_reset = float(tau), float(v_threshold), reset_value(v_reset)
-        self.decay_input, self.detach_reset = decay_input, detach_reset
+        self.tau = float(tau)
 
     def dynamics(self) -> Dynamics:
         return Dynamics("lif", self.v_threshold, self.v_reset, self.detach_reset, self.surrogate,
                         tau=self.tau, decay_input=self.decay_input)
 
-    def extra_repr(self) -> str:
-        return f"tau={self.tau}, decay_input={self.decay_input}, {_common_reset_repr(self)}, {super().extra_repr()}"
 
-
-class PLIFConfig(_Config):
-    init_tau: float = Field(2.0, gt=1.0, description="initial time constant; tau = 1 / sigmoid(w) is learned")
-    v_threshold: float = _v_threshold()
-    v_reset: Union[float, Literal["soft"]] = _v_reset()
-    decay_input: bool = _decay_input()
-    detach_reset: bool = _detach_reset()
-    surrogate: str = _surrogate()
-    surrogate_args: dict[str, Any] = _surrogate_args()
-    step_mode: str = _step_mode()
-
-
-class PLIF(FusedNeuron):
+class PLIF(_Leaky):
     """Parametric LIF with a learnable time constant, identical to SpikingJelly's ParametricLIFNode."""
 
     def __init__(self, init_tau: float = 2.0, v_threshold: float = 1.0, v_reset: float | str | None = 0.0,
                  decay_input: bool = True, detach_reset: bool = True, surrogate: str | Surrogate = "atan",
                  surrogate_args: Optional[dict] = None, step_mode: str = "m"):
-        super().__init__(surrogate, surrogate_args, step_mode)
+        super().__init__(v_threshold, v_reset, decay_input, detach_reset, surrogate, surrogate_args, step_mode)
         if not init_tau > 1.0:
             raise ConfigError(f"init_tau: must be greater than 1, got {init_tau}")
         self.w = nn.Parameter(torch.as_tensor(-math.log(init_tau - 1.0)))
-        self.v_threshold, self.v_reset = float(v_threshold), reset_value(v_reset)
-        self.decay_input, self.detach_reset = decay_input, detach_reset
 
     @property
     def tau(self) -> float:
@@ -459,9 +468,6 @@ class PLIF(FusedNeuron):
     def dynamics(self) -> Dynamics:
         return Dynamics("plif", self.v_threshold, self.v_reset, self.detach_reset, self.surrogate,
                         decay_input=self.decay_input)
-
-    def extra_repr(self) -> str:
-        return f"tau={self.tau:.4f}, decay_input={self.decay_input}, {_common_reset_repr(self)}, {super().extra_repr()}"
 
 
 class IF(FusedNeuron):

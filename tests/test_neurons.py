@@ -100,15 +100,23 @@ def ref_kwargs(kind, kw, neuron):
     return out
 
 
-@pytest.mark.parametrize("kind, kw", SETTINGS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(SETTINGS)])
+SETTING_IDS = [f"{k}-{i}" for i, (k, _) in enumerate(SETTINGS)]
+
+
+def paired(kind, kw, shape, dtype=torch.float32):
+    """A neuron and an identical twin for the reference loop, with one random input for each."""
+    neuron = build(kind, **kw).to(dtype)
+    ref_neuron = build(kind, **kw).to(dtype)
+    ref_neuron.load_state_dict(neuron.state_dict())
+    x = (torch.randn(shape, dtype=dtype) * 1.5 + 0.6).requires_grad_()
+    return neuron, ref_neuron, x, x.detach().clone().requires_grad_()
+
+
+@pytest.mark.parametrize("kind, kw", SETTINGS, ids=SETTING_IDS)
 @pytest.mark.parametrize("shape", [(1, 3), (2, 4, 5), (7, 2, 3, 4, 4)], ids=["T1", "T2", "T7-BCHW"])
 def test_multi_step_equals_reference_loop(kind, kw, shape):
     torch.manual_seed(zlib.crc32(repr((kind, kw, shape)).encode()))
-    neuron = build(kind, **kw)
-    ref_neuron = build(kind, **kw)
-    ref_neuron.load_state_dict(neuron.state_dict())
-    x = (torch.randn(shape) * 1.5 + 0.6).requires_grad_()
-    xr = x.detach().clone().requires_grad_()
+    neuron, ref_neuron, x, xr = paired(kind, kw, shape)
     up = torch.randn(shape)
 
     s = neuron(x)
@@ -123,14 +131,10 @@ def test_multi_step_equals_reference_loop(kind, kw, shape):
         assert torch.allclose(neuron.w.grad, ref_neuron.w.grad, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind, kw", SETTINGS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(SETTINGS)])
+@pytest.mark.parametrize("kind, kw", SETTINGS, ids=SETTING_IDS)
 def test_float64_gradients_match_reference_tightly(kind, kw):
     torch.manual_seed(7)
-    neuron = build(kind, **kw).double()
-    ref_neuron = build(kind, **kw).double()
-    ref_neuron.load_state_dict(neuron.state_dict())
-    x = (torch.randn(6, 3, 8, dtype=torch.float64) * 1.5 + 0.6).requires_grad_()
-    xr = x.detach().clone().requires_grad_()
+    neuron, ref_neuron, x, xr = paired(kind, kw, (6, 3, 8), torch.float64)
     up = torch.randn(6, 3, 8, dtype=torch.float64)
     s = neuron(x)
     assert s.dtype == torch.float64
@@ -202,15 +206,11 @@ def test_backward_keeps_only_the_membrane():
         assert n(x).grad_fn is None
 
 
-@pytest.mark.parametrize("kind, kw", SETTINGS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(SETTINGS)])
+@pytest.mark.parametrize("kind, kw", SETTINGS, ids=SETTING_IDS)
 def test_gradient_through_the_final_state_only(kind, kw):
     """Backward with no gradient for the spikes, only for the membrane left in ``self.v``."""
     torch.manual_seed(8)
-    neuron = build(kind, **kw).double()
-    ref_neuron = build(kind, **kw).double()
-    ref_neuron.load_state_dict(neuron.state_dict())
-    x = (torch.randn(5, 3, 4, dtype=torch.float64) * 1.5 + 0.6).requires_grad_()
-    xr = x.detach().clone().requires_grad_()
+    neuron, ref_neuron, x, xr = paired(kind, kw, (5, 3, 4), torch.float64)
     neuron(x)
     _, v_ref = reference(kind, xr, **ref_kwargs(kind, kw, ref_neuron), return_v=True)
     assert torch.allclose(neuron.v, v_ref, rtol=0, atol=1e-12)
