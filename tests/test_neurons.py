@@ -404,53 +404,48 @@ SJ_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("kw", SJ_SETTINGS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
-def test_lif_equals_spikingjelly_lifnode(kw):
-    sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron", reason="SpikingJelly is not installed")
-    sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
-    torch.manual_seed(11)
-    ours = build("lif", **kw)
-    theirs = sj_neuron.LIFNode(surrogate_function=sj_surrogate.ATan(alpha=2.0), step_mode="m", **kw)
-    x = (torch.randn(8, 4, 3, 6, 6) * 1.5 + 0.5).requires_grad_()
+def spikingjelly():
+    """SpikingJelly's neuron and surrogate modules, or skip."""
+    neuron = pytest.importorskip("spikingjelly.activation_based.neuron", reason="SpikingJelly is not installed")
+    return neuron, pytest.importorskip("spikingjelly.activation_based.surrogate")
+
+
+def assert_same_as_spikingjelly(ours, theirs, x, up=None):
+    """Identical spikes, and input gradients within float32 rounding, for the same input."""
+    x = x.requires_grad_()
     xr = x.detach().clone().requires_grad_()
-    up = torch.randn_like(x)
+    up = torch.ones_like(x) if up is None else up
     a, b = ours(x), theirs(xr)
     assert torch.equal(a, b)
     (a * up).sum().backward()
     (b * up).sum().backward()
     assert torch.allclose(x.grad, xr.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", SJ_SETTINGS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_lif_equals_spikingjelly_lifnode(kw):
+    sj_neuron, sj_surrogate = spikingjelly()
+    torch.manual_seed(11)
+    theirs = sj_neuron.LIFNode(surrogate_function=sj_surrogate.ATan(alpha=2.0), step_mode="m", **kw)
+    x = torch.randn(8, 4, 3, 6, 6) * 1.5 + 0.5
+    assert_same_as_spikingjelly(build("lif", **kw), theirs, x, torch.randn_like(x))
 
 
 @pytest.mark.parametrize("kw", [dict(v_reset=0.0, detach_reset=True), dict(v_reset=None, detach_reset=False)],
                          ids=["hard-detached", "soft"])
 def test_if_equals_spikingjelly_ifnode(kw):
-    sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron", reason="SpikingJelly is not installed")
-    sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
+    sj_neuron, sj_surrogate = spikingjelly()
     torch.manual_seed(14)
-    ours = build("if", **kw)
     theirs = sj_neuron.IFNode(surrogate_function=sj_surrogate.ATan(alpha=2.0), step_mode="m", **kw)
-    x = (torch.randn(8, 4, 32) * 1.5 + 0.3).requires_grad_()
-    xr = x.detach().clone().requires_grad_()
-    up = torch.randn_like(x)
-    a, b = ours(x), theirs(xr)
-    assert torch.equal(a, b)
-    (a * up).sum().backward()
-    (b * up).sum().backward()
-    assert torch.allclose(x.grad, xr.grad, rtol=1e-5, atol=1e-6)
+    x = torch.randn(8, 4, 32) * 1.5 + 0.3
+    assert_same_as_spikingjelly(build("if", **kw), theirs, x, torch.randn_like(x))
 
 
 def test_plif_equals_spikingjelly_parametric_lifnode():
-    sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron", reason="SpikingJelly is not installed")
-    sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
+    sj_neuron, sj_surrogate = spikingjelly()
     torch.manual_seed(12)
     ours = build("plif", init_tau=2.5)
     theirs = sj_neuron.ParametricLIFNode(init_tau=2.5, detach_reset=True, surrogate_function=sj_surrogate.ATan(),
                                          step_mode="m")
-    x = (torch.randn(8, 4, 32) * 1.5 + 0.5).requires_grad_()
-    xr = x.detach().clone().requires_grad_()
-    a, b = ours(x), theirs(xr)
-    assert torch.equal(a, b)
-    a.sum().backward()
-    b.sum().backward()
-    assert torch.allclose(x.grad, xr.grad, rtol=1e-5, atol=1e-6)
+    assert_same_as_spikingjelly(ours, theirs, torch.randn(8, 4, 32) * 1.5 + 0.5)
     assert torch.allclose(ours.w.grad, theirs.w.grad, rtol=1e-5)
