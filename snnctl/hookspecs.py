@@ -67,8 +67,11 @@ def register_surrogates(register):
 def register_attention(register):
     """Register attention modules.
 
-    An attention module maps ``[T, B, C, H, W]`` to a tensor of the same shape. Its factory is called
-    with at least ``channels`` and ``timesteps`` (the model's T), plus its own config fields.
+    An attention module is a ``snnctl.nn.Attention``: it maps ``[T, B, C, H, W]`` to a tensor of the
+    same shape. Its factory is called with ``channels`` and ``timesteps`` (the model's T) plus its own
+    config fields. A module that weighs several scales per step and channel sets
+    ``supports_zoneout = True`` and applies :meth:`snnctl.nn.Attention.zoneout_sources`, so zoneout
+    regularizers such as ``azo`` attach to it. Check one with ``snnctl.testing.check_attention``.
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.
@@ -79,8 +82,11 @@ def register_attention(register):
 def register_regularizers(register):
     """Register regularizers.
 
-    A regularizer attaches to a built model (for example to every attention module in it) and may
-    add a term to the loss. It acts in training only and is the identity in evaluation.
+    A regularizer is a ``snnctl.nn.Regularizer`` built from its config. ``attach(model)`` installs it
+    in a built model (``azo`` adds a zoneout to every attention module that supports one) and returns
+    the names of the modules it acts on, or raises ``snnctl.errors.ConfigError`` when the model offers
+    none; ``penalty(model)`` may return a term added to the loss. What it installs acts in training
+    only and is the identity in evaluation (it follows ``model.train()`` / ``model.eval()``).
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.
@@ -91,9 +97,11 @@ def register_regularizers(register):
 def register_models(register):
     """Register network architectures.
 
-    A model factory builds a ``torch.nn.Module`` from its config. It creates its neurons and attention
-    modules by registry name, so any registered neuron or attention can be swapped in without code
-    changes. ``snnctl info model NAME`` reports the parameter count of the default configuration.
+    A model factory builds a ``snnctl.nn.SpikingModel`` from its config: input ``[T, B, C_in, H, W]``,
+    per-step logits ``[T, B, K]`` out. It creates its neurons and attention modules by registry name
+    (``snnctl.nn.make_neuron``, ``snnctl.nn.make_attention``), so any registered neuron or attention
+    can be swapped in without code changes. ``snnctl info model NAME`` reports the parameter count of
+    the default configuration. Check one with ``snnctl.testing.check_model``.
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.

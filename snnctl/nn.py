@@ -1,7 +1,7 @@
-"""Base classes for neuron and surrogate plugins.
+"""Base classes for component plugins.
 
-These hold no neuron model of their own: they fix the contract that every neuron and surrogate,
-built-in or third-party, follows, so the engine, the profiler and the contract checks in
+These hold no SNN component of their own: they fix the contract that every neuron, surrogate,
+attention module, regularizer and model, built-in or third-party, follows, so the engine, the profiler and the contract checks in
 :mod:`snnctl.testing` can treat them alike.
 
 * :class:`Surrogate`: the spike function. Forward is the Heaviside step of ``x = v - threshold``
@@ -10,6 +10,9 @@ built-in or third-party, follows, so the engine, the profiler and the contract c
   shape and dtype (time first); ``step_mode="s"`` takes one ``[B, ...]`` step. Either way the membrane
   potential stays in ``self.v`` until :meth:`Neuron.reset`, so a multi-step call continues from the
   state the previous call left, and both modes give the same spikes for the same sequence.
+* :class:`Attention`, :class:`Regularizer` and :class:`SpikingModel`: the contracts of attention
+  modules, regularizers and models; :class:`SeqFold` and :class:`StepDropout` apply stateless layers
+  to time-first tensors.
 
 State and gradients: the carried state keeps its autograd history, so gradients flow across
 consecutive calls exactly as through one long call (two calls of T/2 steps equal one of T steps).
@@ -27,7 +30,20 @@ from torch import Tensor, nn
 
 from snnctl.errors import ConfigError
 
-__all__ = ["Surrogate", "Neuron", "spike", "reset_states", "make_surrogate"]
+__all__ = [
+    "Surrogate",
+    "Neuron",
+    "Attention",
+    "Regularizer",
+    "SpikingModel",
+    "SeqFold",
+    "StepDropout",
+    "spike",
+    "reset_states",
+    "make_surrogate",
+    "make_neuron",
+    "make_attention",
+]
 
 
 class Surrogate:
@@ -157,3 +173,163 @@ def reset_states(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, Neuron):
             m.reset()
+
+
+def make_neuron(name: str, args: dict[str, Any] | None = None, **fixed: Any) -> Neuron:
+    """A multi-step neuron from a registry name and its arguments (models build neurons this way).
+
+    ``fixed`` are arguments the caller insists on (``step_mode="m"``); they override ``args``.
+    """
+    import snnctl
+
+    made = snnctl.create("neuron", name, **{**(args or {}), **fixed})
+    if not isinstance(made, nn.Module):
+        raise ConfigError(f"neuron '{name}' is not a torch.nn.Module (got {type(made).__name__})")
+    return made
+
+
+# -- attention ---------------------------------------------------------------------------------------
+class Attention(nn.Module):
+    """Base class of attention modules: ``[T, B, C, H, W] -> [T, B, C, H, W]``.
+
+    Built with ``channels`` (C) and ``timesteps`` (T, the model's number of steps) plus the module's
+    own settings. A module that weighs several scales per time step and channel may accept
+    *zoneout* regularizers (``supports_zoneout = True``): it then calls :meth:`zoneout_sources` in
+    its forward pass with its scale weights and, where that returns a map, reads every scale's
+    attention-weighted feature of step ``t`` and channel ``c`` from step ``src[n, t, c]`` instead.
+    """
+
+    supports_zoneout: bool = False
+
+    def __init__(self, channels: int, timesteps: int) -> None:
+        super().__init__()
+        self.channels = int(channels)
+        self.timesteps = int(timesteps)
+        self.zoneouts = nn.ModuleList()
+
+    def add_zoneout(self, module: nn.Module) -> None:
+        """Attach a zoneout module (see :meth:`zoneout_sources`); it follows ``train()``/``eval()``."""
+        if not self.supports_zoneout:
+            raise ConfigError(f"{type(self).__name__} has no per-scale weights for a zoneout regularizer to act on")
+        self.zoneouts.append(module)
+
+    def zoneout_sources(self, a_t: Tensor | None, a_c: Tensor) -> Tensor | None:
+        """The composed source-step map of the attached zoneouts, or None where nothing moves.
+
+        ``a_t`` is the temporal attention ``[N, T, B]`` (None for a module without one) and ``a_c``
+        the channel attention ``[N, T, B, C]``. Each zoneout returns None or a LongTensor ``[N, T, C]``;
+        consecutive maps compose (the second reads the first one's output). Zoneouts act in training
+        only: in evaluation this returns None without calling them.
+        """
+        if not self.training or len(self.zoneouts) == 0:
+            return None
+        src: Tensor | None = None
+        for module in self.zoneouts:
+            nxt = module(a_t, a_c)
+            if nxt is None:
+                continue
+            src = nxt if src is None else torch.gather(src, 1, nxt)
+        return src
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a clear error when ``x`` is not ``[T, B, C, H, W]`` with this module's T and C."""
+        if x.dim() != 5:
+            raise ConfigError(f"{type(self).__name__} expects [T, B, C, H, W], got shape {tuple(x.shape)}")
+        if x.shape[0] != self.timesteps:
+            raise ConfigError(
+                f"{type(self).__name__} was built for T={self.timesteps} time steps but got T={x.shape[0]}",
+                "Build the model with the T of the data (the model's 'timesteps' setting).",
+            )
+        if x.shape[2] != self.channels:
+            raise ConfigError(f"{type(self).__name__} was built for {self.channels} channels but got {x.shape[2]}")
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, timesteps={self.timesteps}"
+
+
+def make_attention(name: str, channels: int, timesteps: int, args: dict[str, Any] | None = None) -> nn.Module:
+    """An attention module from a registry name, built for ``channels`` and ``timesteps``."""
+    import snnctl
+
+    made = snnctl.create("attention", name, **{**(args or {}), "channels": channels, "timesteps": timesteps})
+    if not isinstance(made, nn.Module):
+        raise ConfigError(f"attention '{name}' is not a torch.nn.Module (got {type(made).__name__})")
+    return made
+
+
+# -- regularizers ------------------------------------------------------------------------------------
+class Regularizer:
+    """Base class of regularizers.
+
+    A regularizer is built from its config, then :meth:`attach` installs it on a built model (for
+    example into every attention module). :meth:`penalty` may return a term added to the training
+    loss. Whatever it installs acts in training only and is the identity in evaluation.
+    """
+
+    name: str = "regularizer"
+
+    def attach(self, model: nn.Module) -> list[str]:
+        """Install into ``model``; return the qualified names of the modules it acts on.
+
+        Raise :class:`snnctl.errors.ConfigError` when the model offers nothing to act on.
+        """
+        raise NotImplementedError
+
+    def penalty(self, model: nn.Module) -> Tensor | None:
+        """A term added to the loss after each forward pass, or None (the default)."""
+        return None
+
+
+# -- models ------------------------------------------------------------------------------------------
+class SpikingModel(nn.Module):
+    """Base class of models: ``[T, B, C_in, H, W]`` input, per-step logits ``[T, B, K]`` out.
+
+    The prediction is the time-mean of the logits. ``timesteps``, ``in_channels``, ``input_size``
+    (H, W) and ``num_classes`` describe the input the model was built for; the engine and the
+    profiler read them.
+    """
+
+    def __init__(self, timesteps: int, in_channels: int, input_size: tuple[int, int], num_classes: int) -> None:
+        super().__init__()
+        self.timesteps = int(timesteps)
+        self.in_channels = int(in_channels)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.num_classes = int(num_classes)
+
+    def example_input(self, batch: int = 1, device: Any = None, dtype: torch.dtype = torch.float32) -> Tensor:
+        """A random input of the shape the model was built for."""
+        shape = (self.timesteps, batch, self.in_channels, *self.input_size)
+        return torch.rand(shape, device=device, dtype=dtype)
+
+
+# -- multi-step helpers for stateless layers ----------------------------------------------------------
+class SeqFold(nn.Module):
+    """Apply stateless layers to ``[T, B, ...]`` by folding T into the batch (``T*B, ...``)."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t, b = x.shape[:2]
+        y = self.layers(x.flatten(0, 1))
+        return y.view(t, b, *y.shape[1:])
+
+
+class StepDropout(nn.Module):
+    """Dropout on ``[T, B, ...]`` with one mask per sample shared by every time step."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"dropout: expected a probability in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty_like(x[0]).bernoulli_(1.0 - self.p).div_(1.0 - self.p)
+        return x * keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

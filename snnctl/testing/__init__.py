@@ -1,6 +1,6 @@
 """Contract checks for plugin authors.
 
-A third-party neuron or surrogate is tested exactly like the built-ins::
+A third-party neuron, surrogate, attention module or model is tested exactly like the built-ins::
 
     from snnctl.testing import check_neuron, check_surrogate
 
@@ -10,12 +10,18 @@ A third-party neuron or surrogate is tested exactly like the built-ins::
     def test_my_surrogate():
         check_surrogate("my-surrogate", alpha=3.0)
 
+    def test_my_attention():
+        check_attention("my-attention", channels=8, timesteps=4)
+
+    def test_my_model():
+        check_model("my-model", timesteps=4)
+
 Each check raises ``AssertionError`` with a message naming the broken rule. The pytest plugin
 (:mod:`snnctl.testing.plugin`, installed with snnctl) adds fixtures such as ``snnctl_registry``.
 """
 
 from __future__ import annotations
 
-from snnctl.testing.contracts import check_neuron, check_surrogate
+from snnctl.testing.contracts import check_attention, check_model, check_neuron, check_surrogate
 
-__all__ = ["check_neuron", "check_surrogate"]
+__all__ = ["check_attention", "check_model", "check_neuron", "check_surrogate"]

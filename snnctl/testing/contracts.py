@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from snnctl.nn import Neuron, Surrogate
+from snnctl.nn import Attention, Neuron, SpikingModel, Surrogate, reset_states
 
 Factory = Callable[..., Any]
 
@@ -193,4 +193,101 @@ def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
         if not torch.equal(fresh(x), m(x)):
             _fail(name, "a neuron loaded from state_dict must behave the same")
     m.reset()
+    return m
+
+
+# -- attention ---------------------------------------------------------------------------------------
+def _grads_reach(module: torch.nn.Module, x: Tensor, out: Tensor, name: str) -> None:
+    up = _drive(tuple(out.shape), 1.0, out.dtype, 5)
+    (out * up).sum().backward()
+    if x.grad is None or not torch.isfinite(x.grad).all() or not x.grad.abs().sum() > 0:
+        _fail(name, "a finite, non-zero gradient must reach the input")
+    for pname, p in module.named_parameters():
+        if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all()):
+            _fail(name, f"parameter {pname} gets no finite gradient")
+
+
+def check_attention(attention: str | Factory, channels: int = 8, timesteps: int = 4, **kwargs: Any) -> Attention:
+    """Check the attention contract; returns the instance that was checked.
+
+    Rules: it builds from ``channels`` and ``timesteps`` as a ``snnctl.nn.Attention``; it maps
+    ``[T, B, C, H, W]`` to the same shape and dtype (float32 and float64, square and non-square
+    maps); it does not modify its input; gradients reach the input and every parameter and are
+    finite; in evaluation the output is deterministic; ``state_dict`` round-trips.
+    """
+    args = {**kwargs, "channels": channels, "timesteps": timesteps}
+    a = _build("attention", attention, args)
+    name = f"{attention!r} ({type(a).__name__})"
+    if not isinstance(a, Attention):
+        _fail(name, "must build a snnctl.nn.Attention")
+    for dtype in (torch.float32, torch.float64):
+        for hw in ((6, 6), (5, 7)):
+            m = _build("attention", attention, args).to(dtype)
+            x = _drive((timesteps, 3, channels, *hw), 2.0, dtype, 6)
+            xr = x.clone().requires_grad_()
+            reset_states(m)
+            out = m(xr)
+            if out.shape != x.shape or out.dtype != dtype:
+                _fail(name, f"must keep shape and dtype: {tuple(x.shape)} {dtype} -> {tuple(out.shape)} {out.dtype}")
+            if not torch.equal(xr.detach(), x):
+                _fail(name, "must not modify its input")
+            _grads_reach(m, xr, out, name)
+    x = _drive((timesteps, 2, channels, 6, 6), 2.0, torch.float32, 7)
+    a.eval()
+    with torch.no_grad():
+        reset_states(a)
+        first = a(x)
+        reset_states(a)
+        if not torch.equal(first, a(x)):
+            _fail(name, "evaluation output must be deterministic")
+        fresh = _build("attention", attention, args).eval()
+        fresh.load_state_dict(a.state_dict())
+        reset_states(fresh)
+        if not torch.equal(fresh(x), first):
+            _fail(name, "an instance loaded from state_dict must behave the same")
+    return a
+
+
+# -- models ------------------------------------------------------------------------------------------
+def check_model(model: str | Factory, batch: int = 2, **kwargs: Any) -> SpikingModel:
+    """Check the model contract; returns the instance that was checked.
+
+    Rules: it builds as a ``snnctl.nn.SpikingModel``; its ``example_input`` ``[T, B, C_in, H, W]``
+    gives finite per-step logits ``[T, B, num_classes]``; gradients reach every parameter; after
+    ``reset_states`` evaluation is deterministic and independent of the batch it is in; ``state_dict``
+    round-trips.
+    """
+    m = _build("model", model, kwargs)
+    name = f"{model!r} ({type(m).__name__})"
+    if not isinstance(m, SpikingModel):
+        _fail(name, "must build a snnctl.nn.SpikingModel")
+    torch.manual_seed(0)
+    x = m.example_input(batch)
+    xr = x.clone().requires_grad_()
+    m.train()
+    reset_states(m)
+    out = m(xr)
+    want = (m.timesteps, batch, m.num_classes)
+    if tuple(out.shape) != want:
+        _fail(name, f"must return per-step logits {want}, got {tuple(out.shape)}")
+    if not torch.isfinite(out).all():
+        _fail(name, "logits must be finite")
+    _grads_reach(m, xr, out, name)
+    m.eval()
+    with torch.no_grad():
+        reset_states(m)
+        first = m(x)
+        reset_states(m)
+        if not torch.equal(first, m(x)):
+            _fail(name, "evaluation output must be deterministic")
+        reset_states(m)
+        alone = m(x[:, :1])
+        if not torch.allclose(alone, first[:, :1], rtol=1e-4, atol=1e-5):
+            _fail(name, "in evaluation a sample's logits must not depend on the rest of the batch")
+        fresh = _build("model", model, kwargs).eval()
+        fresh.load_state_dict(m.state_dict())
+        reset_states(fresh)
+        if not torch.equal(fresh(x), first):
+            _fail(name, "a model loaded from state_dict must behave the same")
+    reset_states(m)
     return m
