@@ -14,20 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
-import sys
-import time
+
+from _measure import measure, run_children
 
 IMPLEMENTATIONS = ["snnctl", "spikingjelly", "eager-loop"]
-
-
-def _rss_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def build(impl: str):
@@ -86,28 +76,15 @@ def child(impl: str, shape: list[int], repeats: int, threads: int) -> dict:
     gen = torch.Generator().manual_seed(0)
     x = (torch.randn(shape, generator=gen) * 1.5 + 0.5).requires_grad_()
     up = torch.randn(shape, generator=gen)
-    # The baseline is taken before the first call, so the peak counts every buffer an
-    # implementation holds or leaves cached in the heap; the first two calls are warm-up.
-    base = _rss_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak resident set (VmHWM) to the current one
-    for _ in range(2):
+
+    def step() -> None:
         neuron(x).backward(up)
         x.grad = None
         neuron.reset()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = neuron(x)
-        out.backward(up)
-        times.append(time.perf_counter() - t0)
-        x.grad = None
-        neuron.reset()
-        del out
-    peak = _rss_kib("VmHWM")
+
+    result = measure(step, repeats)
     spikes = neuron(x.detach()).sum().item()
-    return {"impl": impl, "median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
-            "peak_extra_mib": (peak - base) / 1024, "spike_count": spikes}
+    return {"impl": impl, **result, "spike_count": spikes}
 
 
 def main() -> None:
@@ -124,15 +101,8 @@ def main() -> None:
 
     import torch
 
-    results = []
-    for impl in args.impl:
-        cmd = [sys.executable, __file__, "--child", impl, "--shape", *map(str, args.shape),
-               "--repeats", str(args.repeats), "--threads", str(args.threads)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"{impl}: failed\n{proc.stderr}", file=sys.stderr)
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = run_children(__file__, args.impl, ["--shape", *map(str, args.shape), "--repeats", str(args.repeats),
+                                                 "--threads", str(args.threads)])
 
     size_mib = torch.Size(args.shape).numel() * 4 / 2**20
     print(f"LIF forward+backward, input {args.shape} float32 ({size_mib:.0f} MiB), "
