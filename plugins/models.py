@@ -10,6 +10,7 @@ fast contract tests.
 from __future__ import annotations
 
 from collections import OrderedDict
+from types import SimpleNamespace
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -39,33 +40,19 @@ def _check_input(model: SpikingModel, x: Tensor) -> None:
 class VGG(SpikingModel):
     """SMA-VGG: blocks conv3x3 -> [attention] -> BN -> neuron -> max-pool, then an FC head with spiking layers."""
 
-    def __init__(
-        self,
-        *,
-        in_channels: int,
-        num_classes: int,
-        input_size: tuple[int, int],
-        timesteps: int,
-        widths: list[int],
-        hidden: list[int],
-        pool_size: int,
-        neuron: str,
-        neuron_args: dict[str, Any],
-        attention: str,
-        attention_args: dict[str, Any],
-        attention_blocks: list[int],
-        dropout: float,
-    ) -> None:
-        super().__init__(timesteps, in_channels, input_size, num_classes)
+    def __init__(self, cfg: Any) -> None:
+        """Build from a config with the fields of :class:`VGGConfig` (attributes)."""
+        super().__init__(cfg.timesteps, cfg.in_channels, cfg.input_size, cfg.num_classes)
+        neuron, neuron_args, attention, timesteps = cfg.neuron, cfg.neuron_args, cfg.attention, cfg.timesteps
         att_args = None
         if attention != "none":
             # SMA's branches spike like the host network unless told otherwise (the released SMA-VGG).
-            att_args = merge_attention_args(attention, {"branch": neuron, "branch_args": neuron_args}, attention_args)
+            att_args = merge_attention_args(attention, {"branch": neuron, "branch_args": neuron_args}, cfg.attention_args)
         blocks = []
-        c_in = in_channels
-        for i, width in enumerate(widths, start=1):
+        c_in = cfg.in_channels
+        for i, width in enumerate(cfg.widths, start=1):
             layers: OrderedDict[str, nn.Module] = OrderedDict(conv=SeqFold(nn.Conv2d(c_in, width, 3, padding=1)))
-            if att_args is not None and i in attention_blocks:
+            if att_args is not None and i in cfg.attention_blocks:
                 layers["attention"] = make_attention(attention, width, timesteps, att_args)
             layers["norm"] = SeqFold(nn.BatchNorm2d(width))
             layers["neuron"] = make_neuron(neuron, neuron_args, step_mode="m")
@@ -73,12 +60,12 @@ class VGG(SpikingModel):
             blocks.append(nn.Sequential(layers))
             c_in = width
         self.features = nn.Sequential(*blocks)
-        head: list[nn.Module] = [SeqFold(nn.AdaptiveAvgPool2d(pool_size), nn.Flatten())]
-        f_in = c_in * pool_size * pool_size
-        for width in hidden:
-            head += [SeqFold(nn.Linear(f_in, width)), make_neuron(neuron, neuron_args, step_mode="m"), StepDropout(dropout)]
+        head: list[nn.Module] = [SeqFold(nn.AdaptiveAvgPool2d(cfg.pool_size), nn.Flatten())]
+        f_in = c_in * cfg.pool_size * cfg.pool_size
+        for width in cfg.hidden:
+            head += [SeqFold(nn.Linear(f_in, width)), make_neuron(neuron, neuron_args, step_mode="m"), StepDropout(cfg.dropout)]
             f_in = width
-        head.append(SeqFold(nn.Linear(f_in, num_classes)))
+        head.append(SeqFold(nn.Linear(f_in, cfg.num_classes)))
         self.head = nn.Sequential(*head)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -137,8 +124,8 @@ class VGGConfig(_Config):
         return self
 
 
-def build_vgg(preset: str = "none", **cfg: Any) -> VGG:
-    return VGG(**cfg)
+def build_vgg(**cfg: Any) -> VGG:
+    return VGG(SimpleNamespace(**cfg))
 
 
 # -- MS-ResNet ---------------------------------------------------------------------------------------------
@@ -177,55 +164,36 @@ class MSBlock(nn.Module):
 class MSResNet(SpikingModel):
     """MS-ResNet: analog residual stream, spikes inside each block's branch; direct-encoded input."""
 
-    def __init__(
-        self,
-        *,
-        in_channels: int,
-        num_classes: int,
-        input_size: tuple[int, int],
-        timesteps: int,
-        layers: list[int],
-        widths: list[int],
-        stem: str,
-        stem_widths: list[int],
-        shortcut: str,
-        neuron: str,
-        neuron_args: dict[str, Any],
-        attention: str,
-        attention_args: dict[str, Any],
-        attention_per_stage: Union[int, Literal["all"]],
-        dropout: float,
-        bn_gamma: float,
-    ) -> None:
-        super().__init__(timesteps, in_channels, input_size, num_classes)
-        if len(layers) != len(widths):
-            raise ConfigError(f"layers ({len(layers)} stages) and widths ({len(widths)}) must have the same length")
+    def __init__(self, cfg: Any) -> None:
+        """Build from a config with the fields of :class:`ResNetConfig` (attributes)."""
+        super().__init__(cfg.timesteps, cfg.in_channels, cfg.input_size, cfg.num_classes)
+        layers, widths, bn_gamma, attention = cfg.layers, cfg.widths, cfg.bn_gamma, cfg.attention
 
         def act() -> nn.Module:
-            return make_neuron(neuron, neuron_args, step_mode="m")
+            return make_neuron(cfg.neuron, cfg.neuron_args, step_mode="m")
 
-        att_args = merge_attention_args(attention, {"c_reduction": 4.0, "t_reduction": 1.5, "branch": "relu"}, attention_args) \
+        att_args = merge_attention_args(attention, {"c_reduction": 4.0, "t_reduction": 1.5, "branch": "relu"}, cfg.attention_args) \
             if attention != "none" else None
-        if stem == "7x7":
-            self.stem = SeqFold(nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False), _bn(widths[0], bn_gamma))
+        if cfg.stem == "7x7":
+            self.stem = SeqFold(nn.Conv2d(cfg.in_channels, widths[0], 7, 2, 3, bias=False), _bn(widths[0], bn_gamma))
         else:  # three 3x3 convs (the first strided) without activation between them
-            chans = [in_channels, *stem_widths, widths[0]]
+            chans = [cfg.in_channels, *cfg.stem_widths, widths[0]]
             convs = [nn.Conv2d(a, b, 3, 2 if i == 0 else 1, 1) for i, (a, b) in enumerate(zip(chans, chans[1:]))]
             self.stem = SeqFold(*convs, _bn(widths[0], bn_gamma))
         blocks = []
         c_in = widths[0]
         for depth, width in zip(layers, widths):
             for j in range(depth):
-                use = att_args is not None and (attention_per_stage == "all" or j < attention_per_stage)
-                att = make_attention(attention, width, timesteps, att_args) if use else None
-                blocks.append(MSBlock(c_in, width, 2 if j == 0 else 1, act, att, shortcut, bn_gamma))
+                use = att_args is not None and (cfg.attention_per_stage == "all" or j < cfg.attention_per_stage)
+                att = make_attention(attention, width, cfg.timesteps, att_args) if use else None
+                blocks.append(MSBlock(c_in, width, 2 if j == 0 else 1, act, att, cfg.shortcut, bn_gamma))
                 c_in = width
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(
             act(),
             SeqFold(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
-            StepDropout(dropout),
-            SeqFold(nn.Linear(c_in, num_classes)),
+            StepDropout(cfg.dropout),
+            SeqFold(nn.Linear(c_in, cfg.num_classes)),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -248,9 +216,15 @@ class ResNetConfig(_Config):
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier (one mask per sample)")
     bn_gamma: float = Field(0.5, description="initial BN scale (the neuron threshold); each branch's last BN starts at 0")
 
+    @model_validator(mode="after")
+    def _stages(self) -> "ResNetConfig":
+        if len(self.layers) != len(self.widths):
+            raise ValueError(f"layers ({len(self.layers)} stages) and widths ({len(self.widths)}) must have the same length")
+        return self
+
 
 def build_resnet(**cfg: Any) -> MSResNet:
-    return MSResNet(**cfg)
+    return MSResNet(SimpleNamespace(**cfg))
 
 
 # -- variants ------------------------------------------------------------------------------------------------

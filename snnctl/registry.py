@@ -146,10 +146,10 @@ def format_validation_error(err: pydantic.ValidationError, prefix: str) -> str:
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
         path = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown field")
-        else:
-            lines.append(f"{path}: {e['msg']}")
+            msg = "unknown field"
+        lines.append(f"{path}: {msg}" if path else msg)
     return "; ".join(lines)
 
 

@@ -232,20 +232,26 @@ def check_attention(attention: str | Factory, channels: int = 8, timesteps: int 
             if not torch.equal(xr.detach(), x):
                 _fail(name, "must not modify its input")
             _grads_reach(m, xr, out, name)
-    x = _drive((timesteps, 2, channels, 6, 6), 2.0, torch.float32, 7)
-    a.eval()
+    _check_eval(a, lambda: _build("attention", attention, args), _drive((timesteps, 2, channels, 6, 6), 2.0, torch.float32, 7), name)
+    return a
+
+
+def _check_eval(module: torch.nn.Module, rebuild: Callable[[], torch.nn.Module], x: Tensor, name: str) -> Tensor:
+    """Evaluation is deterministic and survives a state_dict round trip; returns the output."""
+    module.eval()
     with torch.no_grad():
-        reset_states(a)
-        first = a(x)
-        reset_states(a)
-        if not torch.equal(first, a(x)):
+        reset_states(module)
+        first = module(x)
+        reset_states(module)
+        if not torch.equal(first, module(x)):
             _fail(name, "evaluation output must be deterministic")
-        fresh = _build("attention", attention, args).eval()
-        fresh.load_state_dict(a.state_dict())
+        fresh = rebuild().eval()
+        fresh.load_state_dict(module.state_dict())
         reset_states(fresh)
         if not torch.equal(fresh(x), first):
             _fail(name, "an instance loaded from state_dict must behave the same")
-    return a
+        reset_states(module)
+    return first
 
 
 # -- models ------------------------------------------------------------------------------------------
@@ -273,21 +279,10 @@ def check_model(model: str | Factory, batch: int = 2, **kwargs: Any) -> SpikingM
     if not torch.isfinite(out).all():
         _fail(name, "logits must be finite")
     _grads_reach(m, xr, out, name)
-    m.eval()
+    first = _check_eval(m, lambda: _build("model", model, kwargs), x, name)
     with torch.no_grad():
-        reset_states(m)
-        first = m(x)
-        reset_states(m)
-        if not torch.equal(first, m(x)):
-            _fail(name, "evaluation output must be deterministic")
-        reset_states(m)
         alone = m(x[:, :1])
-        if not torch.allclose(alone, first[:, :1], rtol=1e-4, atol=1e-5):
-            _fail(name, "in evaluation a sample's logits must not depend on the rest of the batch")
-        fresh = _build("model", model, kwargs).eval()
-        fresh.load_state_dict(m.state_dict())
-        reset_states(fresh)
-        if not torch.equal(fresh(x), first):
-            _fail(name, "a model loaded from state_dict must behave the same")
     reset_states(m)
+    if not torch.allclose(alone, first[:, :1], rtol=1e-4, atol=1e-5):
+        _fail(name, "in evaluation a sample's logits must not depend on the rest of the batch")
     return m
