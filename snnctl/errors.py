@@ -39,3 +39,9 @@ class ConfigError(SnnctlError, ValueError):
 
 class PluginError(SnnctlError):
     """A plugin could not be loaded or broke the hook contract."""
+
+
+class Interrupted(SnnctlError):
+    """The user interrupted a command (Ctrl-C); what was finished is kept."""
+
+    exit_code = 130

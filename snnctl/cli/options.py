@@ -48,3 +48,28 @@ NameArg = Annotated[
 PatternArg = Annotated[
     str, typer.Argument(help="Shell-style wildcard on names, e.g. 'resnet*' or '*-sma'.")
 ]
+
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", metavar="KEY=VALUE", help="Set a component setting; VALUE is read as JSON where it parses "
+                 "(3, 0.5, true, [1,2]), else as text. Repeatable."),
+]
+
+
+def parse_sets(items: Optional[list[str]], option: str = "--set") -> dict:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``; a malformed item is a clear error."""
+    import json
+
+    from snnctl.errors import ConfigError
+
+    out: dict = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE", f"For example: {option} seed=3")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
