@@ -11,7 +11,7 @@ from rich.markup import escape
 
 import snnctl
 from snnctl import plugins
-from snnctl.cli import info_cmd, list_cmd, plugins_cmd
+from snnctl.cli import info_cmd, list_cmd, plugins_cmd, preprocess_cmd
 from snnctl.cli.output import stderr, warn
 from snnctl.errors import SnnctlError
 
@@ -67,6 +67,7 @@ def build_app(plugins_dirs: list[str] | None = None) -> typer.Typer:
     list_cmd.install(app)
     info_cmd.install(app)
     plugins_cmd.install(app)
+    preprocess_cmd.install(app)
     plugins.configure(plugins_dirs or [], report=_report_plugin_failure)
     plugins.get_manager().extend_cli(app)
     return app

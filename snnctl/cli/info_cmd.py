@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -25,12 +26,29 @@ def count_parameters(kind: str, name: str) -> dict[str, int]:
     return {"parameters": total, "trainable_parameters": trainable}
 
 
+def describe_dataset(name: str) -> dict[str, Any]:
+    """The dataset's own description plus the frame caches found for it (split file included)."""
+    from snnctl.cli.preprocess_cmd import build_dataset
+    from snnctl.data.cache import find_caches
+
+    out = build_dataset(name, {}).describe()
+    out["caches"] = [
+        {"path": m["path"], "frames": m["frames"], "split_by": m["split_by"], "downsample": m["downsample"],
+         "frame_shape": m["frame_shape"], "split_file": str(Path(m["path"]) / "split.json"),
+         "samples": {k: v["samples"] for k, v in m["splits"].items()}, "skipped": len(m["skipped"])}
+        for m in find_caches(name)
+    ]
+    return out
+
+
 def info(kind: KindArg, name: NameArg, json: JsonOpt = False) -> None:
     """Describe one component: what it is, which plugin provides it, its parameters and defaults."""
     canonical = resolve_kind(kind)
     data: dict[str, Any] = snnctl.describe(canonical, name)
     if canonical == "model":
         data.update(count_parameters(canonical, name))
+    if canonical == "dataset":
+        data.update(describe_dataset(name))
     if json:
         print_json(data)
         return
@@ -43,6 +61,8 @@ def info(kind: KindArg, name: NameArg, json: JsonOpt = False) -> None:
     stdout.print(f"provided by: {provider}", highlight=False, markup=False)
     if "parameters" in data:
         stdout.print(f"parameters: {data['parameters']:,}", highlight=False)
+    if canonical == "dataset":
+        _print_dataset(data)
     table = Table(title="configuration")
     for col in ("field", "type", "default", "description"):
         table.add_column(col)
@@ -50,6 +70,19 @@ def info(kind: KindArg, name: NameArg, json: JsonOpt = False) -> None:
         default = "(required)" if p["required"] else jsonlib.dumps(p["default"])
         table.add_row(p["name"], p["type"], default, p["description"])
     stdout.print(table)
+
+
+def _print_dataset(data: dict[str, Any]) -> None:
+    for key in ("num_classes", "sensor_size", "default_frames", "split_policy"):
+        stdout.print(f"{key.replace('_', ' ')}: {data[key]}", highlight=False, markup=False, soft_wrap=True)
+    if not data["caches"]:
+        stdout.print("no frame cache yet: run 'snnctl preprocess' for it", highlight=False, markup=False)
+        return
+    stdout.print("frame caches:", highlight=False)
+    for c in data["caches"]:
+        samples = ", ".join(f"{k} {v}" for k, v in c["samples"].items())
+        stdout.print(f"  T={c['frames']} split by {c['split_by']}, downsample {c['downsample']}: {samples}; "
+                     f"split file {c['split_file']}", highlight=False, markup=False, soft_wrap=True)
 
 
 def install(app: typer.Typer) -> None:

@@ -1,0 +1,118 @@
+"""Tiny datasets written in each dataset's real on-disk format (tonic's layout), and a network guard.
+
+* DVS128 Gesture: ``DVSGesture/ibmGestureTrain/user<NN>_<lighting>/<label>.npy``, plain ``[N, 4]``
+  arrays with columns x, y, p, t in milliseconds.
+* N-MNIST / N-Caltech101: ATIS ``.bin`` files, 5 bytes per event (x, y, p in bit 7 + t bits 22-16,
+  t bits 15-8, t bits 7-0).
+* CIFAR10-DVS: AEDAT 4 files written by faery, one folder per class.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+
+EVENTS = np.dtype([("x", "<i2"), ("y", "<i2"), ("p", "?"), ("t", "<i8")])
+
+
+def random_events(rng: np.random.Generator, n: int, width: int, height: int, duration_us: int) -> np.ndarray:
+    ev = np.zeros(n, EVENTS)
+    ev["x"] = rng.integers(0, width, n)
+    ev["y"] = rng.integers(0, height, n)
+    ev["p"] = rng.integers(0, 2, n)
+    ev["t"] = np.sort(rng.integers(0, duration_us, n))
+    return ev
+
+
+def write_dvsgesture(root: Path, train_users=(1, 2), test_users=(24,), labels=range(11), events=300, seed=0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    paths = []
+    for sub, users in (("ibmGestureTrain", train_users), ("ibmGestureTest", test_users)):
+        for user in users:
+            folder = root / "DVSGesture" / sub / f"user{user:02d}_fluorescent"
+            folder.mkdir(parents=True, exist_ok=True)
+            for label in labels:
+                ev = random_events(rng, events + int(rng.integers(0, 50)), 128, 128, 2_000_000)
+                ev["t"] -= ev["t"] % 1000  # the files hold milliseconds
+                arr = np.stack([ev["x"], ev["y"], ev["p"], ev["t"] // 1000], axis=1).astype(np.int64)
+                path = folder / f"{label}.npy"
+                np.save(path, arr)
+                paths.append(path)
+    return paths
+
+
+def atis_bytes(ev: np.ndarray) -> bytes:
+    t = ev["t"].astype(np.int64)
+    raw = np.zeros((len(ev), 5), np.uint8)
+    raw[:, 0] = ev["x"]
+    raw[:, 1] = ev["y"]
+    raw[:, 2] = (ev["p"].astype(np.int64) << 7) | ((t >> 16) & 0x7F)
+    raw[:, 3] = (t >> 8) & 0xFF
+    raw[:, 4] = t & 0xFF
+    return raw.tobytes()
+
+
+def write_nmnist(root: Path, per_digit=(2, 1), events=200, seed=0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    paths = []
+    for sub, count in zip(("Train", "Test"), per_digit):
+        for digit in range(10):
+            folder = root / "NMNIST" / sub / str(digit)
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                path = folder / f"{i:05d}.bin"
+                path.write_bytes(atis_bytes(random_events(rng, events, 34, 34, 300_000)))
+                paths.append(path)
+    return paths
+
+
+def write_ncaltech101(root: Path, classes=("accordion", "airplanes", "anchor"), per_class=10, events=400, seed=0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    paths = []
+    for name in classes:
+        folder = root / "NCALTECH101" / "Caltech101" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            ev = random_events(rng, events, 230, 170, 300_000)
+            ev["x"] += 5  # tonic shifts each recording to start at 0
+            path = folder / f"image_{i + 1:04d}.bin"
+            path.write_bytes(atis_bytes(ev))
+            paths.append(path)
+    return paths
+
+
+def write_cifar10dvs(root: Path, classes=("airplane", "cat", "truck"), per_class=10, events=300, seed=0) -> list[Path]:
+    import faery
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for name in classes:
+        folder = root / "CIFAR10DVS" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            ev = random_events(rng, events, 128, 128, 1_000_000)
+            arr = np.zeros(len(ev), faery.EVENTS_DTYPE)
+            for f in ("t", "x", "y", "p"):
+                arr[f] = ev[f]
+            path = folder / f"cifar10_{name}_{i}.aedat4"
+            faery.events_stream_from_array(arr, dimensions=(128, 128)).to_file(str(path))
+            paths.append(path)
+    return paths
+
+
+class NetworkGuard:
+    """Counts (and refuses) every attempt to open a network connection."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.attempts: list[object] = []
+
+        def refuse(*args, **kwargs):
+            self.attempts.append(args[1:] or args)
+            raise OSError("network access is disabled in this test")
+
+        monkeypatch.setattr(socket.socket, "connect", refuse)
+        monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+        monkeypatch.setattr(socket, "create_connection", refuse)
+        monkeypatch.setattr(socket, "getaddrinfo", refuse)
