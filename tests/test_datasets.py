@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tarfile
 import textwrap
 import time
@@ -338,3 +337,17 @@ def test_errors_carry_hints():
     with pytest.raises(SnnctlError) as err:
         snnctl.create("dataset", "cifar10dvs").locate(Path("/nonexistent/snnctl"), download=False)
     assert "CIFAR10DVS.zip" in err.value.hint
+
+
+def test_the_built_in_dataset_needs_no_download_and_is_deterministic(cli, cache, guard):
+    args = ("preprocess", "synthetic-gestures", "--set", "train_per_class=3", "--set", "test_per_class=2", "--json")
+    first = json.loads(cli(*args).stdout)
+    assert first["frame_shape"] == [8, 2, 32, 32] and first["num_classes"] == 8
+    assert first["splits"]["train"]["samples"] == 24 and first["splits"]["test"]["samples"] == 16
+    assert json.loads(cli(*args).stdout)["cache_hit"] is True
+    a = snnctl.create("dataset", "synthetic-gestures", seed=5)
+    b = snnctl.create("dataset", "synthetic-gestures", seed=5)
+    rec = a.locate(None, False)[7]
+    assert same_events(a.read(rec), b.read(rec))
+    assert not same_events(a.read(rec), snnctl.create("dataset", "synthetic-gestures", seed=6).read(rec))
+    assert guard.attempts == []
