@@ -53,7 +53,18 @@ class TonicDataset(EventDataset):
         """Attributes the tonic class's ``__getitem__`` reads besides data and targets."""
         return {}
 
+    #: size in bytes of one event record for fixed-size formats (a file of another length is truncated)
+    record_bytes = 0
+
+    def check_file(self, recording: Recording) -> None:
+        size = os.path.getsize(recording.path)
+        if size == 0:
+            raise RecordingError("the file is empty")
+        if self.record_bytes and size % self.record_bytes:
+            raise RecordingError(f"truncated: {size} bytes is not a whole number of {self.record_bytes}-byte events")
+
     def read(self, recording: Recording) -> np.ndarray:
+        self.check_file(recording)
         cls = self.tonic()
         reader = cls.__new__(cls)  # tonic's constructor would walk (and maybe download) the whole dataset
         reader.data, reader.targets = [recording.path], [recording.label]
@@ -140,12 +151,10 @@ def _key(path: Path, folder: Path) -> str:
     return path.relative_to(folder).as_posix()
 
 
-def _bin_reader_check(recording: Recording) -> None:
-    size = os.path.getsize(recording.path)
-    if size == 0:
-        raise RecordingError("the file is empty")
-    if size % 5:
-        raise RecordingError(f"truncated: {size} bytes is not a whole number of 5-byte events")
+def _official(folder: Path, subfolders: dict[str, str], extension: str, label_of) -> list[Recording]:
+    """Recordings under one subfolder per official split; ``label_of(path)`` is -1 for a non-class."""
+    return [Recording(_key(p, folder), label_of(p), split, str(p))
+            for split, sub in subfolders.items() for p in _walk(folder / sub, extension)]
 
 
 # -- DVS128 Gesture ------------------------------------------------------------------------------------
@@ -164,17 +173,9 @@ class DVSGesture(TonicDataset):
                "arm roll", "air drums", "air guitar", "other gestures")
 
     def scan(self, folder: Path) -> list[Recording]:
-        out = []
-        for split, sub in (("train", "ibmGestureTrain"), ("test", "ibmGestureTest")):
-            for path in _walk(folder / sub, ".npy"):
-                label = int(path.stem) if path.stem.isdigit() else -1  # the file name is the label
-                out.append(Recording(_key(path, folder), label, split, str(path)))
-        return out
-
-    def read(self, recording: Recording) -> np.ndarray:
-        if os.path.getsize(recording.path) == 0:
-            raise RecordingError("the file is empty")
-        return super().read(recording)
+        # the file name is the label
+        return _official(folder, {"train": "ibmGestureTrain", "test": "ibmGestureTest"}, ".npy",
+                         lambda p: int(p.stem) if p.stem.isdigit() else -1)
 
 
 # -- N-MNIST -------------------------------------------------------------------------------------------
@@ -192,6 +193,7 @@ class NMNIST(TonicDataset):
     tonic_class = "NMNIST"
     downloads = (("train_url", "train_filename", "train_md5"), ("test_url", "test_filename", "test_md5"))
     extension = ".bin"
+    record_bytes = 5
     sensor_size = (34, 34, 2)
     default_frames = 10
     split_policy = "official"
@@ -208,17 +210,9 @@ class NMNIST(TonicDataset):
         return self.params()
 
     def scan(self, folder: Path) -> list[Recording]:
-        out = []
-        for split, sub in (("train", "Train"), ("test", "Test")):
-            for path in _walk(folder / sub, ".bin"):
-                digit = path.parent.name
-                label = int(digit) if digit.isdigit() and len(digit) == 1 else -1
-                out.append(Recording(_key(path, folder), label, split, str(path)))
-        return out
-
-    def read(self, recording: Recording) -> np.ndarray:
-        _bin_reader_check(recording)
-        return super().read(recording)
+        # the folder name is the digit
+        return _official(folder, {"train": "Train", "test": "Test"}, ".bin",
+                         lambda p: int(p.parent.name) if p.parent.name.isdigit() and len(p.parent.name) == 1 else -1)
 
 
 # -- N-Caltech101 --------------------------------------------------------------------------------------
@@ -235,6 +229,7 @@ class NCaltech101(TonicDataset):
     tonic_class = "NCALTECH101"
     downloads = (("url", "filename", "file_md5"),)
     extension = ".bin"
+    record_bytes = 5
     sensor_size = (240, 180, 2)
     default_frames = 14
     split_seed = 3402
@@ -246,10 +241,6 @@ class NCaltech101(TonicDataset):
         self.classes = tuple(sorted({p.parent.name for p in paths}))
         index = {c: i for i, c in enumerate(self.classes)}
         return [Recording(_key(p, folder), index[p.parent.name], None, str(p)) for p in paths]
-
-    def read(self, recording: Recording) -> np.ndarray:
-        _bin_reader_check(recording)
-        return super().read(recording)
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
@@ -275,11 +266,6 @@ class CIFAR10DVS(TonicDataset):
         index = {c: i for i, c in enumerate(self.classes)}
         return [Recording(_key(p, folder), index.get(p.parent.name, -1), None, str(p))
                 for p in _walk(folder, ".aedat4")]
-
-    def read(self, recording: Recording) -> np.ndarray:
-        if os.path.getsize(recording.path) == 0:
-            raise RecordingError("the file is empty")
-        return super().read(recording)
 
 
 # -- the built-in default: simulated DVS gestures ------------------------------------------------------

@@ -54,33 +54,28 @@ def atis_bytes(ev: np.ndarray) -> bytes:
     return raw.tobytes()
 
 
+def _write_atis(files: list[tuple[Path, np.ndarray]]) -> list[Path]:
+    for path, ev in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(atis_bytes(ev))
+    return [path for path, _ in files]
+
+
 def write_nmnist(root: Path, per_digit=(2, 1), events=200, seed=0) -> list[Path]:
     rng = np.random.default_rng(seed)
-    paths = []
-    for sub, count in zip(("Train", "Test"), per_digit):
-        for digit in range(10):
-            folder = root / "NMNIST" / sub / str(digit)
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                path = folder / f"{i:05d}.bin"
-                path.write_bytes(atis_bytes(random_events(rng, events, 34, 34, 300_000)))
-                paths.append(path)
-    return paths
+    return _write_atis([(root / "NMNIST" / sub / str(digit) / f"{i:05d}.bin", random_events(rng, events, 34, 34, 300_000))
+                        for sub, count in zip(("Train", "Test"), per_digit) for digit in range(10) for i in range(count)])
 
 
 def write_ncaltech101(root: Path, classes=("accordion", "airplanes", "anchor"), per_class=10, events=400, seed=0) -> list[Path]:
     rng = np.random.default_rng(seed)
-    paths = []
+    files = []
     for name in classes:
-        folder = root / "NCALTECH101" / "Caltech101" / name
-        folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             ev = random_events(rng, events, 230, 170, 300_000)
             ev["x"] += 5  # tonic shifts each recording to start at 0
-            path = folder / f"image_{i + 1:04d}.bin"
-            path.write_bytes(atis_bytes(ev))
-            paths.append(path)
-    return paths
+            files.append((root / "NCALTECH101" / "Caltech101" / name / f"image_{i + 1:04d}.bin", ev))
+    return _write_atis(files)
 
 
 def write_cifar10dvs(root: Path, classes=("airplane", "cat", "truck"), per_class=10, events=300, seed=0) -> list[Path]:
