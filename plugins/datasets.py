@@ -84,9 +84,12 @@ class TonicDataset(EventDataset):
     def scan(self, folder: Path) -> list[Recording]:
         raise NotImplementedError
 
+    #: archives the user fetches by hand (no direct download link), unpacked like the downloaded ones
+    manual_archives: tuple[str, ...] = ()
+
     def archive_names(self) -> list[str]:
         cls = self.tonic()
-        return [getattr(cls, f) for _, f, _ in self.downloads]
+        return [getattr(cls, f) for _, f, _ in self.downloads] + list(self.manual_archives)
 
     def locate(self, root: Optional[Path], download: bool) -> list[Recording]:
         folder = self.folder(root)
@@ -116,15 +119,17 @@ class TonicDataset(EventDataset):
             archive = folder / name
             if archive.is_file():
                 safe_extract(archive, folder)
-        # archives inside archives (CIFAR10-DVS per class, N-Caltech101's Caltech101.zip)
-        for inner in sorted(folder.glob("*.zip")):
-            if inner.name not in self.archive_names() and not (folder / inner.stem).exists():
-                safe_extract(inner, folder)
+        # archives inside archives (CIFAR10-DVS per class, N-Caltech101's Caltech101.zip, ASL-DVS's Yin*.zip)
+        for inner in sorted(folder.rglob("*.zip")):
+            if inner.name not in self.archive_names() and not (inner.parent / inner.stem).exists():
+                safe_extract(inner, inner.parent)
 
     def _download(self, folder: Path) -> None:
         from tonic.download_utils import download_url
 
         cls = self.tonic()
+        if not self.downloads:
+            return
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a dead link fails instead of hanging
         try:
@@ -331,6 +336,50 @@ class SyntheticGestures(EventDataset):
         return {**super().describe(), "generated": True, "settings": self.settings}
 
 
+# -- ASL-DVS and DVS-Lip ------------------------------------------------------------------------------
+class ASLDVS(TonicDataset):
+    """ASL-DVS: 24 American Sign Language letters (tonic numbers a..z; j and z never occur), 240x180."""
+
+    name = "asldvs"
+    tonic_class = "ASLDVS"
+    downloads = (("url", "filename", "file_md5"),)
+    extension = ".mat"
+    sensor_size = (240, 180, 2)
+    default_frames = 16
+    classes = tuple(chr(c) for c in range(ord("a"), ord("z") + 1))
+
+    def scan(self, folder: Path) -> list[Recording]:
+        # the last letter of the folder is the class (tonic's rule)
+        index = {c: i for i, c in enumerate(self.classes)}
+        return [Recording(_key(p, folder), index.get(p.parent.name[-1:], -1), None, str(p))
+                for p in _walk(folder, ".mat")]
+
+
+class DVSLip(TonicDataset):
+    """DVS-Lip: 100 spoken words recorded by a DAVIS346 (128x128 crop); official train/test split."""
+
+    name = "dvslip"
+    tonic_class = "DVSLip"
+    manual_archives = ("DVS-Lip.zip",)
+    extension = ".npy"
+    sensor_size = (128, 128, 2)
+    default_frames = 30
+    split_policy = "official"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classes = tuple(self.tonic().classes)
+
+    def scan(self, folder: Path) -> list[Recording]:
+        index = {c: i for i, c in enumerate(self.classes)}
+        return _official(folder / "DVS-Lip", {"train": "train", "test": "test"}, ".npy",
+                         lambda p: index.get(p.parent.name, -1))
+
+    def _placement_hint(self, folder: Path) -> str:
+        return (f"DVS-Lip is only available by hand: download DVS-Lip.zip from {self.tonic().base_url}, "
+                f"place it in {folder}/ (snnctl unpacks it), then pass --root {folder.parent}.")
+
+
 class NoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -341,4 +390,6 @@ def register_datasets(register):
     register("cifar10dvs", CIFAR10DVS, config=SplitConfig)
     register("ncaltech101", NCaltech101, config=SplitConfig)
     register("nmnist", NMNIST, config=NMNISTConfig)
+    register("asldvs", ASLDVS, config=SplitConfig)
+    register("dvslip", DVSLip, config=NoConfig)
     register("synthetic-gestures", SyntheticGestures, config=SyntheticConfig)

@@ -111,3 +111,40 @@ class NetworkGuard:
         monkeypatch.setattr(socket.socket, "connect_ex", refuse)
         monkeypatch.setattr(socket, "create_connection", refuse)
         monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def write_asldvs(root: Path, letters=("a", "b", "y"), per_class=10, events=300, seed=0) -> list[Path]:
+    """MATLAB files with column vectors ts, x, y, pol (y is stored flipped: tonic reads 179 - y)."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for letter in letters:
+        folder = root / "ASLDVS" / letter
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            ev = random_events(rng, events, 240, 180, 200_000)
+            path = folder / f"{letter}_{i:04d}.mat"
+            savemat(path, {"ts": ev["t"][:, None], "x": ev["x"][:, None].astype(np.int64),
+                           "y": ev["y"][:, None].astype(np.int64), "pol": ev["p"][:, None].astype(np.int64)})
+            paths.append(path)
+    return paths
+
+
+def write_dvslip(root: Path, words=("accused", "action", "allow"), per_word=(2, 1), events=300, seed=0) -> list[Path]:
+    """Structured .npy files (x, y, t, p) under DVS-Lip/{train,test}/<word>/."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for split, count in zip(("train", "test"), per_word):
+        for word in words:
+            folder = root / "DVSLip" / "DVS-Lip" / split / word
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                ev = random_events(rng, events, 128, 128, 1_000_000)
+                arr = np.zeros(len(ev), [("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i1")])
+                for f in ("x", "y", "t", "p"):
+                    arr[f] = ev[f]
+                path = folder / f"{i}.npy"
+                np.save(path, arr)
+                paths.append(path)
+    return paths

@@ -32,6 +32,8 @@ WRITERS = {
     "nmnist": (fx.write_nmnist, "NMNIST", {"train": True}),
     "ncaltech101": (fx.write_ncaltech101, "NCALTECH101", {}),
     "cifar10dvs": (fx.write_cifar10dvs, "CIFAR10DVS", {}),
+    "asldvs": (fx.write_asldvs, "ASLDVS", {}),
+    "dvslip": (fx.write_dvslip, "DVSLip", {"train": True}),
 }
 
 
@@ -319,7 +321,7 @@ def test_dataset_settings_reach_the_reader(tmp_path, cache):
 
 def test_datasets_are_listed(cli):
     names = {row["name"] for row in json.loads(cli("list", "datasets", "--json").stdout)}
-    assert {"dvsgesture", "cifar10dvs", "ncaltech101", "nmnist"} <= names
+    assert {"dvsgesture", "cifar10dvs", "ncaltech101", "nmnist", "asldvs", "dvslip", "synthetic-gestures"} <= names
 
 
 def test_a_dataset_that_is_not_an_event_dataset_is_refused(cli, plugin_dir):
@@ -350,4 +352,33 @@ def test_the_built_in_dataset_needs_no_download_and_is_deterministic(cli, cache,
     rec = a.locate(None, False)[7]
     assert same_events(a.read(rec), b.read(rec))
     assert not same_events(a.read(rec), snnctl.create("dataset", "synthetic-gestures", seed=6).read(rec))
+    assert guard.attempts == []
+
+
+def test_every_dataset_in_the_real_format_preprocesses(tmp_path, cache, guard):
+    from snnctl.data.cache import FrameSpec
+    from snnctl.data.preprocess import preprocess
+
+    for name, (write, _, _) in WRITERS.items():
+        write(tmp_path)
+        report = preprocess(snnctl.create("dataset", name), FrameSpec(3), root=tmp_path, workers=1)
+        total = sum(s["samples"] for s in report.splits.values())
+        assert total == len(list((tmp_path / WRITERS[name][1]).rglob("*" + snnctl.create("dataset", name).extension)))
+        assert report.skipped == [] and report.frame_shape[0] == 3
+    assert guard.attempts == []
+
+
+def test_dvslip_without_data_explains_the_manual_download(cli, tmp_path, cache, guard):
+    result = cli("preprocess", "dvslip", "--root", str(tmp_path))
+    assert result.code == 2 and "DVS-Lip.zip" in result.stderr and "drive.google.com" in result.stderr
+    assert guard.attempts == []
+
+
+@pytest.mark.parametrize("name", list(WRITERS) + ["synthetic-gestures"])
+def test_every_dataset_passes_the_contract(name, tmp_path, guard):
+    from snnctl.testing import check_dataset
+
+    if name in WRITERS:
+        WRITERS[name][0](tmp_path)
+    check_dataset(name, root=tmp_path)
     assert guard.attempts == []

@@ -42,7 +42,7 @@ def build_dataset(name: str, args: dict):
 
 
 def preprocess(
-    name: Annotated[str, typer.Argument(help="Dataset (registry name).", autocompletion=complete_dataset, show_default=False)],
+    name: Annotated[str, typer.Argument(help="Dataset (registry name).", autocompletion=complete_dataset)] = "synthetic-gestures",
     root: Annotated[Optional[Path], typer.Option("--root", metavar="DIR", help="Folder holding the raw data in tonic's layout (ROOT/<tonic class>/...). Default: SNNCTL_DATA, or ~/.local/share/snnctl.")] = None,
     frames: Annotated[Optional[int], typer.Option("--frames", "-T", min=1, help="Frames T per recording. Default: the dataset's (the paper's T).")] = None,
     split_by: Annotated[str, typer.Option("--split-by", help="'number': equal event counts per frame (the paper's choice); 'time': equal durations.")] = "number",

@@ -1,6 +1,6 @@
 """Contract checks for plugin authors.
 
-A third-party neuron, surrogate, attention module or model is tested exactly like the built-ins::
+A third-party neuron, surrogate, attention module, model or dataset is tested exactly like the built-ins::
 
     from snnctl.testing import check_neuron, check_surrogate
 
@@ -16,12 +16,16 @@ A third-party neuron, surrogate, attention module or model is tested exactly lik
     def test_my_model():
         check_model("my-model", timesteps=4)
 
+    def test_my_dataset(tmp_path):
+        write_tiny_recordings(tmp_path)     # your fixture, in the dataset's real format
+        check_dataset("my-dataset", root=tmp_path)
+
 Each check raises ``AssertionError`` with a message naming the broken rule. The pytest plugin
 (:mod:`snnctl.testing.plugin`, installed with snnctl) adds fixtures such as ``snnctl_registry``.
 """
 
 from __future__ import annotations
 
-from snnctl.testing.contracts import check_attention, check_model, check_neuron, check_surrogate
+from snnctl.testing.contracts import check_attention, check_dataset, check_model, check_neuron, check_surrogate
 
-__all__ = ["check_attention", "check_model", "check_neuron", "check_surrogate"]
+__all__ = ["check_attention", "check_dataset", "check_model", "check_neuron", "check_surrogate"]

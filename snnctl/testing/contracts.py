@@ -286,3 +286,56 @@ def check_model(model: str | Factory, batch: int = 2, **kwargs: Any) -> SpikingM
     if not torch.allclose(alone, first[:, :1], rtol=1e-4, atol=1e-5):
         _fail(name, "in evaluation a sample's logits must not depend on the rest of the batch")
     return m
+
+
+# -- datasets ----------------------------------------------------------------------------------------
+def check_dataset(dataset: str | Factory, root: Any = None, samples: int = 4, **kwargs: Any) -> Any:
+    """Check the dataset contract on data at ``root`` (or generated data); returns the instance.
+
+    Rules: it builds as a ``snnctl.data.base.EventDataset`` with class names, a sensor ``(W, H, P)``
+    and a default T; ``locate(root, download=False)`` finds recordings with unique keys and labels
+    among the classes, and official splits name ``train`` and ``test``; the first ``samples``
+    recordings read as valid events on the sensor (see ``snnctl.data.frames.check_events``), the same
+    on a second read; the dataset pickles (workers receive it) and its ``params()`` and
+    ``describe()`` are JSON-ready.
+    """
+    import json
+    import pickle
+    from pathlib import Path
+
+    import numpy as np
+
+    from snnctl.data.base import EventDataset
+    from snnctl.data.frames import RecordingError, check_events
+
+    d = _build("dataset", dataset, kwargs)
+    name = f"{dataset!r} ({type(d).__name__})"
+    if not isinstance(d, EventDataset):
+        _fail(name, "must build a snnctl.data.base.EventDataset")
+    recordings = d.locate(Path(root) if root is not None else None, False)
+    if not recordings:
+        _fail(name, "locate() found no recordings")
+    if not d.classes or len(d.sensor_size) != 3 or d.default_frames < 1:
+        _fail(name, "needs classes, a sensor_size (W, H, P) and a default_frames >= 1")
+    keys = [r.key for r in recordings]
+    if len(set(keys)) != len(keys):
+        _fail(name, "recording keys must be unique")
+    if any(not 0 <= r.label < len(d.classes) for r in recordings):
+        _fail(name, "every label must index the class names")
+    if d.split_policy == "official" and not {"train", "test"} <= {r.split for r in recordings}:
+        _fail(name, "an official split must name 'train' and 'test' recordings")
+    clone = pickle.loads(pickle.dumps(d))
+    for rec in recordings[:samples]:
+        try:
+            events = check_events(d.read(rec), d.sensor_size)
+        except RecordingError as exc:
+            _fail(name, f"recording {rec.key} is not valid: {exc}")
+        again = check_events(clone.read(rec), clone.sensor_size)
+        if len(events) != len(again) or any(not np.array_equal(events[f], again[f]) for f in ("x", "y", "p", "t")):
+            _fail(name, f"reading {rec.key} twice (once after pickling) must give the same events")
+    for what, value in (("params()", d.params()), ("describe()", d.describe())):
+        try:
+            json.dumps(value)
+        except TypeError as exc:
+            _fail(name, f"{what} must be JSON-ready: {exc}")
+    return d
