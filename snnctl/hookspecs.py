@@ -112,8 +112,11 @@ def register_models(register):
 def register_datasets(register):
     """Register datasets.
 
-    A dataset turns raw recordings (or generated data) into cached frames ``[T, 2, H, W]`` and
-    deterministic train/test splits, and describes itself (classes, sensor size, default T).
+    A dataset factory builds a ``snnctl.data.base.EventDataset``: it names its classes, sensor size
+    ``(W, H, P)``, default T and split policy, lists its recordings with ``locate(root, download)``
+    and reads one with ``read(recording)`` (a structured array with ``x``, ``y``, ``p``, ``t``).
+    ``snnctl preprocess`` does the rest: validation, frames ``[T, P, H, W]``, deterministic splits and
+    the cache. Check one with ``snnctl.testing.check_dataset``.
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.

@@ -382,3 +382,36 @@ def test_every_dataset_passes_the_contract(name, tmp_path, guard):
         WRITERS[name][0](tmp_path)
     check_dataset(name, root=tmp_path)
     assert guard.attempts == []
+
+
+def test_ctrl_c_keeps_finished_shards_and_says_how_to_resume(cli, cache, monkeypatch):
+    from snnctl.data import preprocess as pre
+
+    real, calls = pre.process_shard, []
+
+    def interrupted_on_second_shard(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pre, "process_shard", interrupted_on_second_shard)
+    monkeypatch.setenv("SNNCTL_SHARD_SIZE", "8")
+    args = ("preprocess", "--set", "train_per_class=2", "--set", "test_per_class=1", "--workers", "1")
+    result = cli(*args)
+    assert result.code == 130 and "interrupted" in result.stderr and "same command again" in result.stderr
+    assert len(list(cache.rglob("*.safetensors"))) == 1
+    monkeypatch.setattr(pre, "process_shard", real)
+    assert cli(*args, "--json").code == 0
+
+
+def test_cached_frames_work_with_a_multi_process_data_loader(cli, cache):
+    import torch
+
+    report = json.loads(cli("preprocess", "--set", "train_per_class=4", "--set", "test_per_class=1", "--json").stdout)
+    train = FrameCache(Path(report["cache"])).dataset("train")
+    batches = list(torch.utils.data.DataLoader(train, batch_size=8, num_workers=2))
+    frames = torch.cat([b[0] for b in batches])
+    labels = torch.cat([b[1] for b in batches])
+    assert frames.shape == (32, 8, 2, 32, 32) and frames.dtype == torch.float32
+    assert labels.tolist() == train.labels().tolist() and torch.equal(frames[5], train[5][0])
