@@ -24,11 +24,8 @@ def rss_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def measure(step: Callable[[], None], repeats: int, warmup: int = 2) -> dict:
-    """Run ``step`` warm-up + timed times; median/min milliseconds and peak extra resident MiB."""
-    base = rss_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak resident set (VmHWM) to the current one
+def timings(step: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``repeats`` timed calls of ``step``, after ``warmup`` untimed ones."""
     for _ in range(warmup):
         step()
     times = []
@@ -36,6 +33,15 @@ def measure(step: Callable[[], None], repeats: int, warmup: int = 2) -> dict:
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    return times
+
+
+def measure(step: Callable[[], None], repeats: int, warmup: int = 2) -> dict:
+    """Run ``step`` warm-up + timed times; median/min milliseconds and peak extra resident MiB."""
+    base = rss_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set (VmHWM) to the current one
+    times = timings(step, repeats, warmup)
     peak = rss_kib("VmHWM")
     return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
             "peak_extra_mib": (peak - base) / 1024}

@@ -156,6 +156,13 @@ def _key(path: Path, folder: Path) -> str:
     return path.relative_to(folder).as_posix()
 
 
+def _by_class_folder(dataset: EventDataset, folder: Path, extension: str, class_of_folder=lambda name: name) -> list[Recording]:
+    """Recordings whose folder names their class (-1 where it names none); no official split."""
+    index = {c: i for i, c in enumerate(dataset.classes)}
+    return [Recording(_key(p, folder), index.get(class_of_folder(p.parent.name), -1), None, str(p))
+            for p in _walk(folder, extension)]
+
+
 def _official(folder: Path, subfolders: dict[str, str], extension: str, label_of) -> list[Recording]:
     """Recordings under one subfolder per official split; ``label_of(path)`` is -1 for a non-class."""
     return [Recording(_key(p, folder), label_of(p), split, str(p))
@@ -268,9 +275,7 @@ class CIFAR10DVS(TonicDataset):
     classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
     def scan(self, folder: Path) -> list[Recording]:
-        index = {c: i for i, c in enumerate(self.classes)}
-        return [Recording(_key(p, folder), index.get(p.parent.name, -1), None, str(p))
-                for p in _walk(folder, ".aedat4")]
+        return _by_class_folder(self, folder, ".aedat4")
 
 
 # -- the built-in default: simulated DVS gestures ------------------------------------------------------
@@ -350,9 +355,7 @@ class ASLDVS(TonicDataset):
 
     def scan(self, folder: Path) -> list[Recording]:
         # the last letter of the folder is the class (tonic's rule)
-        index = {c: i for i, c in enumerate(self.classes)}
-        return [Recording(_key(p, folder), index.get(p.parent.name[-1:], -1), None, str(p))
-                for p in _walk(folder, ".mat")]
+        return _by_class_folder(self, folder, ".mat", lambda name: name[-1:])
 
 
 class DVSLip(TonicDataset):

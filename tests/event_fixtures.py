@@ -78,23 +78,31 @@ def write_ncaltech101(root: Path, classes=("accordion", "airplanes", "anchor"), 
     return _write_atis(files)
 
 
+def _per_class(root: Path, folder: str, classes, per_class: int, name, write) -> list[Path]:
+    """``per_class`` files per class under ``root/folder/<class>/``; ``write(path, class, i)`` writes one."""
+    paths = []
+    for cls in classes:
+        (root / folder / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            path = root / folder / cls / name(cls, i)
+            write(path)
+            paths.append(path)
+    return paths
+
+
 def write_cifar10dvs(root: Path, classes=("airplane", "cat", "truck"), per_class=10, events=300, seed=0) -> list[Path]:
     import faery
 
     rng = np.random.default_rng(seed)
-    paths = []
-    for name in classes:
-        folder = root / "CIFAR10DVS" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            ev = random_events(rng, events, 128, 128, 1_000_000)
-            arr = np.zeros(len(ev), faery.EVENTS_DTYPE)
-            for f in ("t", "x", "y", "p"):
-                arr[f] = ev[f]
-            path = folder / f"cifar10_{name}_{i}.aedat4"
-            faery.events_stream_from_array(arr, dimensions=(128, 128)).to_file(str(path))
-            paths.append(path)
-    return paths
+
+    def write(path: Path) -> None:
+        ev = random_events(rng, events, 128, 128, 1_000_000)
+        arr = np.zeros(len(ev), faery.EVENTS_DTYPE)
+        for f in ("t", "x", "y", "p"):
+            arr[f] = ev[f]
+        faery.events_stream_from_array(arr, dimensions=(128, 128)).to_file(str(path))
+
+    return _per_class(root, "CIFAR10DVS", classes, per_class, lambda c, i: f"cifar10_{c}_{i}.aedat4", write)
 
 
 class NetworkGuard:
@@ -118,17 +126,13 @@ def write_asldvs(root: Path, letters=("a", "b", "y"), per_class=10, events=300, 
     from scipy.io import savemat
 
     rng = np.random.default_rng(seed)
-    paths = []
-    for letter in letters:
-        folder = root / "ASLDVS" / letter
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            ev = random_events(rng, events, 240, 180, 200_000)
-            path = folder / f"{letter}_{i:04d}.mat"
-            savemat(path, {"ts": ev["t"][:, None], "x": ev["x"][:, None].astype(np.int64),
-                           "y": ev["y"][:, None].astype(np.int64), "pol": ev["p"][:, None].astype(np.int64)})
-            paths.append(path)
-    return paths
+
+    def write(path: Path) -> None:
+        ev = random_events(rng, events, 240, 180, 200_000)
+        savemat(path, {"ts": ev["t"][:, None], "x": ev["x"][:, None].astype(np.int64),
+                       "y": ev["y"][:, None].astype(np.int64), "pol": ev["p"][:, None].astype(np.int64)})
+
+    return _per_class(root, "ASLDVS", letters, per_class, lambda c, i: f"{c}_{i:04d}.mat", write)
 
 
 def write_dvslip(root: Path, words=("accused", "action", "allow"), per_word=(2, 1), events=300, seed=0) -> list[Path]:
