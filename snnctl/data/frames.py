@@ -112,13 +112,15 @@ def to_frames(events: np.ndarray, sensor_size: tuple[int, int, int], frames: int
 
 
 def _pixel_index(ev: np.ndarray, n_h: int, n_w: int, downsample: int) -> np.ndarray:
-    """``(p * H + y) * W + x`` per event as a fresh int64 array (built in place, few temporaries)."""
-    index = ev["y"].astype(np.int64)
-    x = ev["x"]
+    """``(p * H + y) * W + x`` per event as a fresh int64 array, built in place (one allocation)."""
+    index = ev["p"].astype(np.int64)
+    index *= n_h
     if downsample > 1:
-        index //= downsample
-        x = x // downsample
-    index *= n_w
-    index += x
-    index += ev["p"].astype(np.int64) * (n_h * n_w)
+        index += ev["y"] // downsample
+        index *= n_w
+        index += ev["x"] // downsample
+    else:
+        index += ev["y"]
+        index *= n_w
+        index += ev["x"]
     return index
