@@ -10,7 +10,7 @@ import torch
 import snnctl
 from snnctl import plugins
 from snnctl.errors import ConfigError, UnknownNameError
-from snnctl.nn import Attention, Neuron, SpikingModel
+from snnctl.nn import Attention, Neuron, SpikingModel, reset_states
 from snnctl.testing import check_model
 
 PAPER_MODELS = ["vgg8", "vgg8-sma", "resnet18", "resnet18-sma", "resnet34", "resnet34-sma", "resnet104", "resnet104-sma"]
@@ -181,3 +181,43 @@ def test_models_are_spiking_models_with_per_step_logits():
     assert isinstance(m, SpikingModel)
     out = m(m.example_input(3))
     assert out.shape == (4, 3, 3)
+
+
+def test_vgg8_equals_the_same_network_built_from_spikingjelly_layers():
+    """The backbone of spec §5.1 written with SpikingJelly's multi-step layers, weights copied."""
+    pytest.importorskip("spikingjelly.activation_based")
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    def lif():
+        return neuron.LIFNode(tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True,
+                              surrogate_function=surrogate.ATan(), step_mode="m")
+
+    ours = snnctl.create_model("vgg8", input_size=(32, 32), timesteps=3).eval()
+    blocks, c_in = [], 2
+    for width in (64, 128, 256, 512, 512):
+        blocks += [layer.Conv2d(c_in, width, 3, padding=1, step_mode="m"), layer.BatchNorm2d(width, step_mode="m"),
+                   lif(), layer.MaxPool2d(2, 2, step_mode="m")]
+        c_in = width
+    head = [layer.AdaptiveAvgPool2d(3, step_mode="m"), layer.Flatten(step_mode="m"),
+            layer.Linear(4608, 2048, step_mode="m"), lif(), layer.Dropout(0.5, step_mode="m"),
+            layer.Linear(2048, 1024, step_mode="m"), lif(), layer.Dropout(0.5, step_mode="m"),
+            layer.Linear(1024, 11, step_mode="m")]
+    theirs = torch.nn.Sequential(*blocks, *head).eval()
+    with torch.no_grad():  # weights that make every layer spike, so the comparison reaches the head
+        for m in ours.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.weight.uniform_(2.0, 4.0)
+                m.bias.uniform_(0.0, 1.0)
+            elif isinstance(m, torch.nn.Linear):
+                m.weight.mul_(40.0)
+    mine, ref = ours.state_dict(), theirs.state_dict()
+    assert [v.shape for v in mine.values()] == [v.shape for v in ref.values()]
+    theirs.load_state_dict(dict(zip(ref, mine.values())))
+    x = torch.rand(3, 2, 2, 32, 32) * 4
+    with torch.no_grad():
+        reset_states(ours)
+        functional.reset_net(theirs)
+        out, want = ours(x), theirs(x)
+    assert torch.allclose(out, want, atol=1e-5)
+    assert not torch.allclose(out[:, 0], out[:, 1])  # spikes reached the head: the samples differ
