@@ -180,7 +180,8 @@ def preprocess(
     for task in tasks:
         meta = shard_meta(task[1])
         if meta is not None and len(meta["keys"]) + len(meta["skipped"]) == len(task[2]):
-            meta["labels"] = [r.label for r in task[2] if r.key in set(meta["keys"])]
+            kept = set(meta["keys"])
+            meta["labels"] = [r.label for r in task[2] if r.key in kept]
             meta["bytes"] = task[1].stat().st_size
             metas[task[1]] = meta
             report.resumed_shards += 1
