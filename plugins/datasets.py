@@ -127,9 +127,9 @@ class TonicDataset(EventDataset):
     def _download(self, folder: Path) -> None:
         from tonic.download_utils import download_url
 
-        cls = self.tonic()
         if not self.downloads:
             return
+        cls = self.tonic()
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a dead link fails instead of hanging
         try:

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from torch import Tensor, nn
 
 from snnctl import hookimpl
-from snnctl.errors import ConfigError
 from snnctl.nn import SeqFold, SpikingModel, StepDropout, make_attention, make_neuron
 
 
@@ -27,13 +26,6 @@ def merge_attention_args(attention: str, defaults: dict[str, Any], given: dict[s
 
     fields = snnctl.registry().get("attention", attention).config.model_fields
     return {**{k: v for k, v in defaults.items() if k in fields}, **given}
-
-
-def _check_input(model: SpikingModel, x: Tensor) -> None:
-    if x.dim() != 5 or x.shape[2] != model.in_channels:
-        raise ConfigError(
-            f"{type(model).__name__} expects input [T, B, {model.in_channels}, H, W], got shape {tuple(x.shape)}"
-        )
 
 
 # -- SMA-VGG ----------------------------------------------------------------------------------------------
@@ -69,7 +61,7 @@ class VGG(SpikingModel):
         self.head = nn.Sequential(*head)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(self, x)
+        self.check_input(x)
         return self.head(self.features(x))
 
 
@@ -197,7 +189,7 @@ class MSResNet(SpikingModel):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(self, x)
+        self.check_input(x)
         return self.head(self.blocks(self.stem(x)))
 
 

@@ -111,10 +111,7 @@ def make_surrogate(surrogate: str | Surrogate, args: dict[str, Any] | None = Non
     if isinstance(surrogate, str):
         import snnctl
 
-        made = snnctl.create("surrogate", surrogate, **(args or {}))
-        if not isinstance(made, Surrogate):
-            raise ConfigError(f"surrogate '{surrogate}' is not a snnctl.nn.Surrogate (got {type(made).__name__})")
-        return made
+        return snnctl.registry().create_as("surrogate", surrogate, Surrogate, "snnctl.nn.Surrogate", **(args or {}))
     raise ConfigError(f"surrogate: expected a registry name or a Surrogate, got {type(surrogate).__name__}")
 
 
@@ -182,10 +179,7 @@ def make_neuron(name: str, args: dict[str, Any] | None = None, **fixed: Any) -> 
     """
     import snnctl
 
-    made = snnctl.create("neuron", name, **{**(args or {}), **fixed})
-    if not isinstance(made, nn.Module):
-        raise ConfigError(f"neuron '{name}' is not a torch.nn.Module (got {type(made).__name__})")
-    return made
+    return snnctl.registry().create_as("neuron", name, nn.Module, "torch.nn.Module", **{**(args or {}), **fixed})
 
 
 # -- attention ---------------------------------------------------------------------------------------
@@ -251,10 +245,8 @@ def make_attention(name: str, channels: int, timesteps: int, args: dict[str, Any
     """An attention module from a registry name, built for ``channels`` and ``timesteps``."""
     import snnctl
 
-    made = snnctl.create("attention", name, **{**(args or {}), "channels": channels, "timesteps": timesteps})
-    if not isinstance(made, nn.Module):
-        raise ConfigError(f"attention '{name}' is not a torch.nn.Module (got {type(made).__name__})")
-    return made
+    args = {**(args or {}), "channels": channels, "timesteps": timesteps}
+    return snnctl.registry().create_as("attention", name, nn.Module, "torch.nn.Module", **args)
 
 
 # -- regularizers ------------------------------------------------------------------------------------
@@ -295,6 +287,13 @@ class SpikingModel(nn.Module):
         self.in_channels = int(in_channels)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.num_classes = int(num_classes)
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a clear error when ``x`` is not ``[T, B, C_in, H, W]`` with this model's input channels."""
+        if x.dim() != 5 or x.shape[2] != self.in_channels:
+            raise ConfigError(
+                f"{type(self).__name__} expects input [T, B, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
+            )
 
     def example_input(self, batch: int = 1, device: Any = None, dtype: torch.dtype = torch.float32) -> Tensor:
         """A random input of the shape the model was built for."""

@@ -282,6 +282,16 @@ class Registry:
         args = {k: getattr(cfg, k) for k in type(cfg).model_fields}
         return e.factory(**args, **(cfg.model_extra or {}))
 
+    def create_as(self, kind: str, name: str, expected: type, shown_as: str, /, **kwargs: Any) -> Any:
+        """:meth:`create`, refusing a factory that does not return an ``expected`` instance.
+
+        ``shown_as`` names the expected type in the error (``"torch.nn.Module"``).
+        """
+        made = self.create(kind, name, **kwargs)
+        if not isinstance(made, expected):
+            raise ConfigError(f"{resolve_kind(kind)} '{name}' is not a {shown_as} (got {type(made).__name__})")
+        return made
+
 
 def _type_name(annotation: Any) -> str:
     if annotation is None:

@@ -28,10 +28,10 @@ def count_parameters(kind: str, name: str) -> dict[str, int]:
 
 def describe_dataset(name: str) -> dict[str, Any]:
     """The dataset's own description plus the frame caches found for it (split file included)."""
-    from snnctl.cli.preprocess_cmd import build_dataset
+    from snnctl.data.base import make_dataset
     from snnctl.data.cache import find_caches
 
-    out = build_dataset(name, {}).describe()
+    out = make_dataset(name).describe()
     out["caches"] = [
         {"path": m["path"], "frames": m["frames"], "split_by": m["split_by"], "downsample": m["downsample"],
          "frame_shape": m["frame_shape"], "split_file": str(Path(m["path"]) / "split.json"),

@@ -30,17 +30,6 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def build_dataset(name: str, args: dict):
-    import snnctl
-    from snnctl.data.base import EventDataset
-    from snnctl.errors import ConfigError
-
-    dataset = snnctl.create("dataset", name, **args)
-    if not isinstance(dataset, EventDataset):
-        raise ConfigError(f"dataset '{name}' is not a snnctl.data.EventDataset (got {type(dataset).__name__})")
-    return dataset
-
-
 def preprocess(
     name: Annotated[str, typer.Argument(help="Dataset (registry name).", autocompletion=complete_dataset)] = "synthetic-gestures",
     root: Annotated[Optional[Path], typer.Option("--root", metavar="DIR", help="Folder holding the raw data in tonic's layout (ROOT/<tonic class>/...). Default: SNNCTL_DATA, or ~/.local/share/snnctl.")] = None,
@@ -58,6 +47,7 @@ def preprocess(
 
     The cache key covers the raw files, every setting and the snnctl version: a second run is a cache hit, and changing --frames never serves stale frames. An interrupted run continues where it stopped.
     """
+    from snnctl.data.base import make_dataset
     from snnctl.data.cache import FrameSpec
     from snnctl.data.preprocess import preprocess as run
     from snnctl.errors import ConfigError, Interrupted
@@ -66,7 +56,7 @@ def preprocess(
         raise ConfigError(f"--split-by: expected 'number' or 'time', got {split_by!r}")
     if on_error not in ("fail", "skip"):
         raise ConfigError(f"--on-error: expected 'fail' or 'skip', got {on_error!r}")
-    dataset = build_dataset(name, parse_sets(settings))
+    dataset = make_dataset(name, parse_sets(settings))
     spec = FrameSpec(frames or dataset.default_frames, split_by, downsample)
     progress = Progress(TextColumn(f"[bold]{name}[/bold] T={spec.frames}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False)

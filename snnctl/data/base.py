@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["Recording", "EventDataset", "data_root"]
+__all__ = ["Recording", "EventDataset", "data_root", "make_dataset"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,13 @@ class EventDataset:
             else f"per-class {round((1 - self.test_fraction) * 10)}:{round(self.test_fraction * 10)} "
                  f"over sorted file names, seeded shuffle (seed {self.split_seed})",
         }
+
+
+def make_dataset(name: str, args: Optional[dict[str, Any]] = None) -> EventDataset:
+    """A dataset from its registry name and settings."""
+    import snnctl
+
+    return snnctl.registry().create_as("dataset", name, EventDataset, "snnctl.data.EventDataset", **(args or {}))
 
 
 def data_root() -> Path:
