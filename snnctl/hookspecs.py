@@ -124,6 +124,35 @@ def register_datasets(register):
 
 
 @hookspec
+def register_recipes(register):
+    """Register training recipes: named, partial run configurations.
+
+    A recipe factory takes no arguments and returns a dict in the shape of the run config
+    (``snnctl.config.RunConfig``): model, regularizers, data, optimizer, schedule, loss, epochs, batch
+    size, seed. ``snnctl train --recipe NAME`` layers it over the built-in defaults and under
+    ``--config`` files, ``--set`` and flags; ``snnctl list recipes`` lists them and
+    ``snnctl info recipe NAME`` shows one.
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_monitors(register):
+    """Register monitors: how ``snnctl profile`` counts a layer type.
+
+    A monitor is a ``snnctl.profile.Monitor``. It declares the module types it counts and, from one
+    forward pass, reports per layer: dense MACs, whether the input is binary spikes, synaptic
+    operations, neuron updates and spikes. A layer whose type no monitor claims is listed as
+    uncounted, never silently dropped.
+
+    :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
+    :return: ignored.
+    """
+
+
+@hookspec
 def register_exporters(register):
     """Register exporters of trained models.
 

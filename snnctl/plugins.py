@@ -52,6 +52,8 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "regularizer": "register_regularizers",
     "model": "register_models",
     "dataset": "register_datasets",
+    "recipe": "register_recipes",
+    "monitor": "register_monitors",
     "exporter": "register_exporters",
 }
 

@@ -30,6 +30,8 @@ KINDS: tuple[str, ...] = (
     "regularizer",
     "model",
     "dataset",
+    "recipe",
+    "monitor",
     "exporter",
 )
 
@@ -41,6 +43,8 @@ PLURALS: dict[str, str] = {
     "regularizer": "regularizers",
     "model": "models",
     "dataset": "datasets",
+    "recipe": "recipes",
+    "monitor": "monitors",
     "exporter": "exporters",
 }
 

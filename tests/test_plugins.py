@@ -219,6 +219,14 @@ def test_hook_register_datasets():
     _registers("register_datasets", "dataset")
 
 
+def test_hook_register_recipes():
+    _registers("register_recipes", "recipe")
+
+
+def test_hook_register_monitors():
+    _registers("register_monitors", "monitor")
+
+
 def test_hook_register_exporters():
     _registers("register_exporters", "exporter")
 

@@ -28,7 +28,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (and
 KindArg = Annotated[
     str,
     typer.Argument(
-        help="Component kind: neurons, surrogates, attention, regularizers, models, datasets, exporters.",
+        help="Component kind: neurons, surrogates, attention, regularizers, models, datasets, recipes, monitors, exporters.",
         autocompletion=complete_kind,
         show_default=False,
     ),
@@ -36,7 +36,7 @@ KindArg = Annotated[
 OptionalKindArg = Annotated[
     Optional[str],
     typer.Argument(
-        help="Component kind (neurons, surrogates, attention, regularizers, models, datasets, exporters); "
+        help="Component kind (neurons, surrogates, attention, regularizers, models, datasets, recipes, monitors, exporters); "
         "all kinds if omitted.",
         autocompletion=complete_kind,
         show_default=False,
