@@ -248,6 +248,12 @@ def register_models(register):
                  description=f"MS-ResNet-{name[6:]} (membrane shortcut) without attention")
         register(f"{name}-sma", build_resnet, config=variant(ResNetConfig, f"{name}-sma", attention="sma", **arch),
                  description=f"MS-ResNet-{name[6:]} with SMA (ReLU branches) in the first two blocks of each stage")
+    small = dict(preset="none", widths=[16, 32, 64], hidden=[128], pool_size=2, attention_blocks=[2, 3],
+                 in_channels=2, num_classes=8, input_size=(32, 32), timesteps=8)
+    register("vgg5", build_vgg, config=variant(VGGConfig, "vgg5", **small),
+             description="SMA-VGG scaled down for 32x32 event frames (3 conv blocks, one hidden FC layer)")
+    register("vgg5-sma", build_vgg, config=variant(VGGConfig, "vgg5-sma", attention="sma", **small),
+             description="vgg5 with SMA after the conv of blocks 2 and 3: the default model of 'snnctl train'")
     tiny_vgg = dict(preset="none", widths=[4, 8], hidden=[16], pool_size=2, attention_blocks=[2], **TINY)
     register("test-vgg", build_vgg, config=variant(VGGConfig, "test-vgg", **tiny_vgg),
              description="tiny VGG for fast tests")

@@ -1,0 +1,105 @@
+"""snnctl evaluate RUN_DIR"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from snnctl.cli.options import JsonOpt
+from snnctl.cli.output import print_json, stderr, stdout
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'snnctl train'.")],
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="Which checkpoint: best or last.")] = "best",
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Evaluate on another dataset with the same classes and input (registry name). Default: the run's.")] = None,
+    root: Annotated[Optional[Path], typer.Option("--root", metavar="DIR", help="Folder of the raw data. Default: the run's, else SNNCTL_DATA.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Which split: test or train.")] = "test",
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Batch size. Default: the run's.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE.png", help="Also draw the confusion matrix to this PNG file (needs matplotlib: pip install 'snnctl[plot]').")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Accuracy (top-1, and top-5 beyond 5 classes), per-class accuracy, confusion matrix and firing rate of a trained run."""
+    from snnctl.engine.build import make_run_dataset, resolve_device
+    from snnctl.engine.checkpoint import load_run
+    from snnctl.engine.data import eval_batches, load_splits
+    from snnctl.engine.evaluate import evaluate as run_eval
+    from snnctl.engine.train import precision_for
+    from snnctl.errors import ConfigError
+
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"--checkpoint: expected 'best' or 'last', got {checkpoint!r}")
+    if split not in ("test", "train"):
+        raise ConfigError(f"--split: expected 'test' or 'train', got {split!r}")
+    run = load_run(run_dir, checkpoint)
+    cfg = run.config
+    updates: dict[str, Any] = {"flip": 0.0, "translate": 0}
+    if data is not None:
+        updates.update(name=data, args={})
+    if root is not None:
+        updates["root"] = str(root)
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update=updates)})
+    dataset = make_run_dataset(cfg)
+    from snnctl.engine.build import data_info
+
+    info = data_info(cfg.model_copy(update={"timesteps": run.timesteps}), dataset)
+    if info.classes != run.classes:
+        raise ConfigError(f"--data {cfg.data.name}: its classes differ from the {len(run.classes)} classes the run was "
+                          "trained on", "Evaluate on a dataset with the same classes in the same order.")
+    if (info.in_channels, tuple(info.input_size)) != (run.model.in_channels, tuple(run.model.input_size)):
+        raise ConfigError(f"--data {cfg.data.name}: input [{info.in_channels}, {info.input_size[0]}, {info.input_size[1]}] "
+                          f"does not fit the model's [{run.model.in_channels}, {run.model.input_size[0]}, "
+                          f"{run.model.input_size[1]}]")
+    dev = resolve_device(device)
+    splits = load_splits(cfg, dataset, info)
+    samples = splits.test if split == "test" else splits.train
+    model = run.model.to(dev)
+    result = run_eval(model, eval_batches(samples, batch_size or cfg.eval_batch_size or cfg.batch_size, 0, 1, 0),
+                      info.encode, info.num_classes, dev, precision_for(cfg.precision, dev), cfg.loss)
+    if plot is not None:
+        from snnctl.engine.plots import confusion_png
+
+        confusion_png(result.confusion, info.classes, plot,
+                      title=f"{cfg.model.name} on {info.name} ({split}, {checkpoint}): top-1 {result.top1:.2%}")
+    if json:
+        print_json({"run": str(run_dir), "checkpoint": checkpoint, "epoch": int(run.metadata.get("epoch", 0)),
+                    "data": info.name, "split": split, **result.to_json(info.classes)})
+        return
+    head = Table(title=f"{run_dir} ({checkpoint}, epoch {run.metadata.get('epoch', '?')}) on {info.name} {split}")
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    head.add_row("samples", f"{result.samples:,}")
+    head.add_row("top-1 accuracy", f"{result.top1:.2%}")
+    if result.top5 is not None:
+        head.add_row("top-5 accuracy", f"{result.top5:.2%}")
+    head.add_row("loss", f"{result.loss:.4f}")
+    head.add_row("firing rate", f"{result.firing_rate:.4f}")
+    stdout.print(head)
+    per = Table(title="per class")
+    per.add_column("class")
+    per.add_column("samples", justify="right")
+    per.add_column("accuracy", justify="right")
+    for c, row, acc in zip(info.classes, result.confusion, result.per_class):
+        per.add_row(c, str(sum(row)), "-" if acc is None else f"{acc:.2%}")
+    stdout.print(per)
+    if info.num_classes <= 20:
+        conf = Table(title="confusion matrix (rows: true class, columns: predicted)")
+        conf.add_column("")
+        for i in range(info.num_classes):
+            conf.add_column(str(i), justify="right")
+        for i, (c, row) in enumerate(zip(info.classes, result.confusion)):
+            conf.add_row(f"{i} {c}", *[str(v) for v in row])
+        stdout.print(conf)
+    else:
+        stderr.print(f"confusion matrix: {info.num_classes} classes are too many for a table; see --json or --plot",
+                     highlight=False)
+    if plot is not None:
+        stdout.print(f"plot: {plot}", highlight=False, markup=False, soft_wrap=True)
+
+
+def install(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

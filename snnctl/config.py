@@ -1,0 +1,284 @@
+"""The run configuration of ``snnctl train``, and how its layers combine.
+
+A run is described by one :class:`RunConfig`: plain data, validated by pydantic with unknown keys
+forbidden, saved as ``config.yaml`` in the run directory and printable with ``--print-config``.
+
+Layers, lowest first::
+
+    built-in defaults  <  recipe (--recipe)  <  --config FILE (YAML or TOML, repeatable)
+                       <  --set a.b=c        <  explicit flags (--model, --epochs, ...)
+
+Every layer is a nested dict merged key by key; lists and component ``args`` given by a higher layer
+replace the lower one's wholesale only where they are set. Errors name the dotted path of the field
+at fault (``optim.lr: Input should be greater than 0``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from snnctl.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "RunConfig",
+    "ModelSection",
+    "DataSection",
+    "OptimSection",
+    "ScheduleSection",
+    "LossSection",
+    "ComponentRef",
+    "resolve_config",
+    "load_config_file",
+    "parse_assignments",
+    "deep_merge",
+    "config_hash",
+    "dump_yaml",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ComponentRef(_Section):
+    """A registered component by name, with its own settings."""
+
+    name: str = Field(description="registry name")
+    args: dict[str, Any] = Field(default_factory=dict, description="settings of the component (see 'snnctl info')")
+
+
+class ModelSection(_Section):
+    name: str = Field("vgg5-sma", description="model (registry name; 'snnctl list models')")
+    neuron: Optional[str] = Field(None, description="neuron of every spiking layer, overriding the model's default")
+    neuron_args: dict[str, Any] = Field(default_factory=dict, description="settings of that neuron")
+    attention: Optional[str] = Field(None, description="attention module, overriding the model's default ('none' removes it)")
+    attention_args: dict[str, Any] = Field(default_factory=dict, description="settings of that attention module")
+    args: dict[str, Any] = Field(default_factory=dict, description="other model settings ('snnctl info model NAME')")
+
+
+class DataSection(_Section):
+    name: str = Field("synthetic-gestures", description="dataset (registry name; 'snnctl list datasets')")
+    args: dict[str, Any] = Field(default_factory=dict, description="dataset settings ('snnctl info dataset NAME')")
+    root: Optional[str] = Field(None, description="folder of the raw data (default: SNNCTL_DATA or ~/.local/share/snnctl)")
+    cache_dir: Optional[str] = Field(None, description="frame cache root (default: SNNCTL_CACHE or ~/.cache/snnctl)")
+    download: bool = Field(True, description="download missing raw data where the dataset allows it")
+    split_by: Literal["number", "time"] = Field("number", description="event frames: equal event counts or equal durations")
+    downsample: int = Field(1, ge=1, description="event frames: sum FxF pixel blocks")
+    flip: float = Field(0.0, ge=0.0, le=1.0, description="event frames: probability of a horizontal flip (one draw per sample, all steps)")
+    translate: int = Field(0, ge=0, description="event frames: random shift of up to this many pixels in x and y (zero fill)")
+    workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the training process)")
+    in_memory: Optional[bool] = Field(None, description="hold the cached frames in memory (default: when they fit in 2 GiB)")
+
+
+class OptimSection(_Section):
+    name: Literal["adam", "adamw", "nadam", "sgd"] = Field("adamw", description="optimizer")
+    lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="weight decay")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    nesterov: bool = Field(False, description="SGD Nesterov momentum")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam-family betas")
+    momentum_decay: float = Field(4e-3, ge=0, description="NAdam momentum decay")
+
+
+class ScheduleSection(_Section):
+    name: Literal["cosine", "constant"] = Field("cosine", description="learning-rate schedule, stepped once per epoch")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up epochs before the schedule")
+    warmup_start: float = Field(0.1, gt=0, le=1, description="warm-up starts at this fraction of the peak lr")
+    eta_min: float = Field(0.0, ge=0, description="cosine: the final learning rate")
+
+
+class LossSection(_Section):
+    name: Literal["ce", "mse", "tet"] = Field(
+        "ce", description="ce: cross-entropy on the time-mean logits; mse: MSE of the time-mean logits against "
+                          "one-hot; tet: mean over steps of the per-step cross-entropy")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="ce and tet: label smoothing")
+    tet_lambda: float = Field(0.0, ge=0, le=1, description="tet: weight of the MSE term pulling per-step logits to tet_phi")
+    tet_phi: float = Field(1.0, description="tet: target of that MSE term")
+
+
+class RunConfig(_Section):
+    """Everything that defines a training run."""
+
+    name: Optional[str] = Field(None, description="run name: the folder under output_dir (default: model-data-date-time)")
+    output_dir: str = Field("runs", description="where run folders are created")
+    recipe: Optional[str] = Field(None, description="the recipe this config was layered on (recorded, set by --recipe)")
+    model: ModelSection = Field(default_factory=ModelSection)
+    regularizers: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name="azo")],
+                                             description="regularizers attached to the model")
+    data: DataSection = Field(default_factory=DataSection)
+    timesteps: Optional[int] = Field(None, gt=0, description="time steps T (default: the dataset's)")
+    epochs: int = Field(12, gt=0, description="training epochs")
+    batch_size: int = Field(32, gt=0, description="global batch size (split evenly over distributed processes)")
+    eval_batch_size: Optional[int] = Field(None, gt=0, description="batch size for evaluation (default: batch_size)")
+    optim: OptimSection = Field(default_factory=OptimSection)
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+    loss: LossSection = Field(default_factory=LossSection)
+    grad_clip: Optional[float] = Field(None, gt=0, description="clip the gradient norm to this value")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "fp32", description="fp32; bf16 (autocast, CPU or GPU); fp16 (autocast + gradient scaling, GPU); "
+                            "auto: fp16 on GPU, fp32 on CPU")
+    device: str = Field("auto", description="auto (GPU when available), cpu, cuda, cuda:N")
+    seed: int = Field(0, description="seed of weights, data order, dropout and augmentation")
+    deterministic: bool = Field(True, description="deterministic cuDNN kernels (cudnn.deterministic, no benchmark)")
+    sync_bn: bool = Field(False, description="distributed runs: synchronise BatchNorm statistics across processes")
+    init: Optional[str] = Field(None, description="start from these weights: a run folder or a model.safetensors")
+    eval_every: int = Field(1, ge=1, description="evaluate on the test split every N epochs (and after the last)")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and (not v.strip() or "/" in v or "\\" in v or v in (".", "..")):
+            raise ValueError("a run name is one folder name (no slashes)")
+        return v
+
+
+# -- layering -----------------------------------------------------------------------------------------
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: nested dicts key by key, everything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """``set_path(d, "optim.lr", 0.1)``: create the nested dicts on the way."""
+    parts = dotted.split(".")
+    if any(not p for p in parts):
+        raise ConfigError(f"--set {dotted}=...: empty part in the key", "Write keys like optim.lr or model.args.widths.")
+    node = tree
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """``["optim.lr=0.1", "model.args.widths=[8,16]"]`` -> nested dict; values parse as JSON where they can."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE", "For example: --set optim.lr=0.001")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        set_path(out, key.strip(), value)
+    return out
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """A YAML (.yaml, .yml) or TOML (.toml) run config as a dict; a bad file is named in the error."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    else:
+        raise ConfigError(f"config file {path}: unknown format '{suffix}'", "Use a .yaml, .yml or .toml file.")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
+    return data
+
+
+def validate_config(tree: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(tree)
+    except pydantic.ValidationError as err:
+        from snnctl.registry import format_validation_error
+
+        raise ConfigError(f"invalid {source}: {format_validation_error(err, '')}",
+                          "Run 'snnctl train --print-config' to see every setting and its value.") from None
+
+
+def recipe_layer(name: str) -> dict[str, Any]:
+    """The settings of a registered recipe (see the ``register_recipes`` hook)."""
+    import snnctl
+
+    made = snnctl.registry().create("recipe", name)
+    if not isinstance(made, dict):
+        raise ConfigError(f"recipe '{name}' did not return a dict of settings (got {type(made).__name__})")
+    validate_config(made, f"recipe '{name}'")  # a broken recipe is named as such
+    return {**made, "recipe": name}
+
+
+def resolve_config(
+    recipe: Optional[str] = None,
+    files: list[Path] | None = None,
+    assignments: list[str] | None = None,
+    flags: dict[str, Any] | None = None,
+) -> RunConfig:
+    """The run config from its layers: defaults < recipe < files < ``--set`` < flags.
+
+    ``flags`` is a nested dict of the explicit command-line options (unset options left out).
+    """
+    tree: dict[str, Any] = {}
+    if recipe:
+        tree = deep_merge(tree, recipe_layer(recipe))
+    for f in files or []:
+        layer = load_config_file(f)
+        validate_config(deep_merge(tree, layer), f"config file {f}")
+        tree = deep_merge(tree, layer)
+    tree = deep_merge(tree, parse_assignments(assignments))
+    tree = deep_merge(tree, flags or {})
+    return validate_config(tree)
+
+
+def config_dict(cfg: RunConfig) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """A short hash of what the run computes (the name, output folder and eval cadence left out)."""
+    d = config_dict(cfg)
+    for key in ("name", "output_dir", "eval_every"):
+        d.pop(key, None)
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """The ``config.yaml`` of a run folder."""
+    return validate_config(load_config_file(path), f"run config {path}")

@@ -1,0 +1,186 @@
+"""Names become objects here, and only here: dataset, model and regularizers from a run config.
+
+Everything that can be checked without touching data is checked first (:func:`check_names`), so an
+unknown model, dataset, neuron, attention or regularizer name fails before any preprocessing,
+download or training starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from snnctl.config import RunConfig
+from snnctl.errors import ConfigError
+
+__all__ = ["DataInfo", "check_names", "make_run_dataset", "data_info", "build_model", "attach_regularizers"]
+
+
+@dataclass
+class DataInfo:
+    """What the model must fit: input channels, size, classes and T, and how samples become ``[T, B, ...]``."""
+
+    name: str
+    kind: str  # "events" (frames [T, P, H, W] per sample) or "images" ([C, H, W], repeated over T)
+    classes: list[str]
+    in_channels: int
+    input_size: tuple[int, int]
+    timesteps: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """A loader batch as the model's input ``[T, B, C, H, W]``.
+
+        Event frames arrive as ``[B, T, P, H, W]`` and are transposed; static images ``[B, C, H, W]``
+        are copied into every step (direct encoding, spec §4.3).
+        """
+        if self.kind == "images":
+            return x.unsqueeze(0).expand(self.timesteps, *x.shape)
+        return x.transpose(0, 1)
+
+
+def check_names(cfg: RunConfig) -> None:
+    """Every registry name in the config exists (UnknownNameError with 'did you mean' otherwise)."""
+    import snnctl
+
+    reg = snnctl.registry()
+    reg.get("dataset", cfg.data.name)
+    reg.get("model", cfg.model.name)
+    if cfg.model.neuron is not None:
+        reg.get("neuron", cfg.model.neuron)
+    if cfg.model.attention is not None and cfg.model.attention != "none":
+        reg.get("attention", cfg.model.attention)
+    for ref in cfg.regularizers:
+        reg.get("regularizer", ref.name)
+
+
+def make_run_dataset(cfg: RunConfig):
+    """The dataset plugin object, its settings validated under ``data.args``."""
+    import snnctl
+
+    reg = snnctl.registry()
+    reg.validate("dataset", cfg.data.name, cfg.data.args, path="data.args")
+    from snnctl.data.base import make_dataset
+
+    return make_dataset(cfg.data.name, cfg.data.args)
+
+
+def data_info(cfg: RunConfig, dataset: Any) -> DataInfo:
+    """Shapes and classes of the data a run trains on, known before any data is read."""
+    from snnctl.data.base import EventDataset
+    from snnctl.data.frames import frame_shape
+
+    if isinstance(dataset, EventDataset):
+        t = cfg.timesteps or dataset.default_frames
+        _, p, h, w = frame_shape(tuple(dataset.sensor_size), t, cfg.data.downsample)
+        return DataInfo(cfg.data.name, "events", list(dataset.classes), p, (h, w), t)
+    t = cfg.timesteps or dataset.default_frames
+    size = dataset.image_size
+    return DataInfo(cfg.data.name, "images", list(dataset.classes), dataset.channels, (int(size[0]), int(size[1])), t)
+
+
+def model_args(cfg: RunConfig, info: DataInfo) -> dict[str, Any]:
+    """The model's settings: ``model.args``, the neuron/attention overrides, and what the data dictates."""
+    import snnctl
+
+    fields = snnctl.registry().get("model", cfg.model.name).config.model_fields
+    args = dict(cfg.model.args)
+    for key, value in (("neuron", cfg.model.neuron), ("attention", cfg.model.attention)):
+        if value is not None:
+            args[key] = value
+    for key, value in (("neuron_args", cfg.model.neuron_args), ("attention_args", cfg.model.attention_args)):
+        if value:
+            args[key] = {**args.get(key, {}), **value}
+    dictated = {
+        "in_channels": info.in_channels,
+        "num_classes": info.num_classes,
+        "input_size": info.input_size,
+        "timesteps": info.timesteps,
+    }
+    for key, value in dictated.items():
+        if key not in fields:
+            continue
+        given = args.get(key)
+        if given is not None and _norm(given) != _norm(value):
+            source = "T (timesteps)" if key == "timesteps" else key.replace("_", " ")
+            raise ConfigError(
+                f"model.args.{key} is {given!r} but dataset '{info.name}' gives {value!r}",
+                f"Remove model.args.{key}; the model takes its {source} from the data"
+                + (" (set T with --timesteps)." if key == "timesteps" else "."),
+            )
+        args[key] = value
+    return args
+
+
+def _norm(v: Any) -> Any:
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+def build_model(cfg: RunConfig, info: DataInfo):
+    """The model of the run, fitted to the data, with its settings validated under ``model.args``."""
+    import snnctl
+    from snnctl.nn import SpikingModel
+
+    reg = snnctl.registry()
+    args = model_args(cfg, info)
+    reg.validate("model", cfg.model.name, args, path="model.args")
+    model = reg.create_as("model", cfg.model.name, SpikingModel, "snnctl.nn.SpikingModel", **args)
+    if model.num_classes != info.num_classes:
+        raise ConfigError(f"model '{cfg.model.name}' has {model.num_classes} outputs but dataset '{info.name}' "
+                          f"has {info.num_classes} classes",
+                          "The model must accept a num_classes setting to fit the dataset.")
+    return model
+
+
+def attach_regularizers(cfg: RunConfig, model: torch.nn.Module) -> list[tuple[Any, list[str]]]:
+    """Build every regularizer and attach it; returns ``(regularizer, module names)`` pairs."""
+    import snnctl
+    from snnctl.nn import Regularizer
+
+    reg = snnctl.registry()
+    out = []
+    for i, ref in enumerate(cfg.regularizers):
+        reg.validate("regularizer", ref.name, ref.args, path=f"regularizers.{i}.args")
+        r = reg.create_as("regularizer", ref.name, Regularizer, "snnctl.nn.Regularizer", **ref.args)
+        names = r.attach(model)
+        out.append((r, list(names or [])))
+    return out
+
+
+def load_weights(model: torch.nn.Module, source: str) -> None:
+    """Initialise ``model`` from a run folder (its best checkpoint) or a ``model.safetensors`` file."""
+    from snnctl.engine.checkpoint import checkpoint_dir, read_model_file
+
+    path = Path(source).expanduser()
+    file = path if path.is_file() else checkpoint_dir(path, "best") / "model.safetensors"
+    state, _ = read_model_file(file)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(
+            f"init: {file} does not fit model ({len(missing)} missing, {len(unexpected)} unexpected tensors"
+            + (f", e.g. missing {missing[0]}" if missing else f", e.g. unexpected {unexpected[0]}") + ")",
+            "Start from weights of the same model and settings.")
+
+
+def resolve_device(spec: str, local_rank: Optional[int] = None) -> torch.device:
+    """``auto`` -> the GPU when there is one; ``cuda`` under torchrun -> this process's GPU."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ConfigError(f"device: '{spec}' is not a device", "Use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device: CUDA is not available on this machine", "Use --device cpu.")
+        if device.index is None and local_rank is not None:
+            device = torch.device("cuda", local_rank)
+    return device

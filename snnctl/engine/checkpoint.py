@@ -1,0 +1,227 @@
+"""Checkpoints and run folders, without pickle.
+
+A run folder holds::
+
+    config.yaml                 the resolved run config
+    metrics.jsonl               one JSON line per epoch
+    best/ and last/             checkpoints:
+        model.safetensors       weights and buffers, metadata: snnctl version, model, config hash, T, epoch
+        state.safetensors       optimizer tensors and random-generator states
+        state.json              epoch, batch, optimizer settings, gradient scaler, generator states, best accuracy
+
+A checkpoint folder is written next to its final place and swapped in by renames, so a crash leaves
+either the previous checkpoint or the new one, never a mixture: ``<which>.new`` is complete before
+``<which>`` is moved to ``<which>.old``, and a reader that finds only ``<which>.old`` uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnctl.errors import SnnctlError
+
+FORMAT = "snnctl-checkpoint-1"
+
+__all__ = ["save_checkpoint", "checkpoint_dir", "read_model_file", "read_train_state", "load_run", "LoadedRun",
+           "optimizer_state", "restore_optimizer", "rng_state", "restore_rng"]
+
+
+# -- folders -----------------------------------------------------------------------------------------------
+def checkpoint_dir(run_dir: Path, which: str) -> Path:
+    """The checkpoint folder ``best`` or ``last`` of a run (or its ``.old`` copy after an interrupted swap)."""
+    run_dir = Path(run_dir)
+    for candidate in (run_dir / which, run_dir / f"{which}.old"):
+        if (candidate / "model.safetensors").is_file():
+            return candidate
+    if not (run_dir / "config.yaml").is_file():
+        raise SnnctlError(f"{run_dir} is not a run folder (no config.yaml)",
+                          "Give the folder 'snnctl train' created, e.g. runs/<name>.")
+    raise SnnctlError(f"run {run_dir} has no '{which}' checkpoint yet",
+                      "A run writes its checkpoints at the end of each epoch.")
+
+
+def save_checkpoint(run_dir: Path, which: str, model_state: dict[str, torch.Tensor], metadata: dict[str, str],
+                    state_tensors: dict[str, torch.Tensor], state_json: dict[str, Any]) -> Path:
+    """Write a checkpoint folder atomically (see the module docstring)."""
+    from safetensors.torch import save_file
+
+    run_dir = Path(run_dir)
+    final, new, old = run_dir / which, run_dir / f"{which}.new", run_dir / f"{which}.old"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model_state.items()}, str(new / "model.safetensors"),
+              metadata={"format": FORMAT, **metadata})
+    save_file({k: v.detach().contiguous().cpu() for k, v in state_tensors.items()}, str(new / "state.safetensors"),
+              metadata={"format": FORMAT})
+    (new / "state.json").write_text(json.dumps(state_json, indent=1))
+    for f in new.iterdir():
+        _fsync(f)
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_model_file(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Weights and metadata of a ``model.safetensors``; a missing or damaged file is named."""
+    from safetensors import SafetensorError, safe_open
+
+    file = Path(file)
+    if not file.is_file():
+        raise SnnctlError(f"{file} does not exist", "Give a run folder or a model.safetensors written by snnctl.")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise SnnctlError(f"{file} is not a readable safetensors file ({exc})",
+                          "The file is damaged; use the run's other checkpoint (best or last).") from None
+    return state, meta
+
+
+def read_train_state(ckpt: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(ckpt / "state.safetensors"))
+        state = json.loads((ckpt / "state.json").read_text())
+    except FileNotFoundError as exc:
+        raise SnnctlError(f"checkpoint {ckpt} is incomplete ({Path(exc.filename).name} missing)",
+                          "It cannot be resumed; start a new run, or init from its weights with --init.") from None
+    except (SafetensorError, json.JSONDecodeError, OSError) as exc:
+        raise SnnctlError(f"checkpoint {ckpt} is damaged ({exc})", "It cannot be resumed.") from None
+    return tensors, state
+
+
+# -- optimizer ----------------------------------------------------------------------------------------------
+def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer's state as tensors (``optim.<param>.<key>``) plus JSON (settings, scalars)."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in sd["state"].items():
+        for key, value in st.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{key}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = value
+    for pid, st in js["scalars"].items():
+        state.setdefault(int(pid), {}).update(st)
+    opt.load_state_dict({"state": state, "param_groups": js["param_groups"]})
+
+
+# -- random generators -------------------------------------------------------------------------------------
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """torch (CPU and every GPU), numpy and Python generator states."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.uint32).astype(np.int64))
+    version, internal, py_gauss = random.getstate()
+    js = {"numpy": [kind, int(pos), int(has_gauss), float(gauss)],
+          "python": [version, list(internal), py_gauss]}
+    return tensors, js
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+    kind, pos, has_gauss, gauss = js["numpy"]
+    np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, py_gauss = js["python"]
+    random.setstate((version, tuple(internal), py_gauss))
+
+
+# -- loading a run -------------------------------------------------------------------------------------------
+@dataclass
+class LoadedRun:
+    """A trained model rebuilt from its run folder."""
+
+    path: Path
+    checkpoint: Path
+    config: Any  # snnctl.config.RunConfig
+    model: torch.nn.Module
+    metadata: dict[str, str]
+    classes: list[str]
+
+    @property
+    def timesteps(self) -> int:
+        return int(self.model.timesteps)
+
+
+def load_run(path: Path, which: str = "best") -> LoadedRun:
+    """Rebuild the model of a run folder and load a checkpoint's weights (eval mode, CPU).
+
+    The model is rebuilt from ``config.yaml`` through the registry with the shapes recorded in the
+    checkpoint, so the dataset itself is not needed.
+    """
+    from snnctl.config import read_run_config
+    from snnctl.engine.build import DataInfo, build_model
+
+    path = Path(path).expanduser()
+    if not (path / "config.yaml").is_file():
+        raise SnnctlError(f"{path} is not a run folder (no config.yaml)",
+                          "Give the folder 'snnctl train' created, e.g. runs/<name>.")
+    cfg = read_run_config(path / "config.yaml")
+    ckpt = checkpoint_dir(path, which)
+    state, meta = read_model_file(ckpt / "model.safetensors")
+    try:
+        data = json.loads(meta["data"])
+    except (KeyError, json.JSONDecodeError):
+        raise SnnctlError(f"{ckpt / 'model.safetensors'} has no data description in its metadata",
+                          "It was not written by 'snnctl train'.") from None
+    info = DataInfo(data["name"], data["kind"], data["classes"], data["in_channels"], tuple(data["input_size"]),
+                    data["timesteps"])
+    model = build_model(cfg, info)
+    model.load_state_dict(state)
+    model.eval()
+    return LoadedRun(path, ckpt, cfg, model, meta, list(info.classes))
+
+
+def model_metadata(cfg: Any, info: Any, epoch: int, config_hash: str) -> dict[str, str]:
+    import snnctl
+
+    return {
+        "snnctl_version": snnctl.__version__,
+        "model": cfg.model.name,
+        "config_hash": config_hash,
+        "timesteps": str(info.timesteps),
+        "epoch": str(epoch),
+        "data": json.dumps({"name": info.name, "kind": info.kind, "classes": info.classes,
+                            "in_channels": info.in_channels, "input_size": list(info.input_size),
+                            "timesteps": info.timesteps}),
+    }
+
