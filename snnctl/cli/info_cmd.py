@@ -73,8 +73,14 @@ def info(kind: KindArg, name: NameArg, json: JsonOpt = False) -> None:
 
 
 def _print_dataset(data: dict[str, Any]) -> None:
-    for key in ("num_classes", "sensor_size", "default_frames", "split_policy"):
+    keys = ("num_classes", "sensor_size", "default_frames", "split_policy") if "sensor_size" in data else \
+        ("num_classes", "image_size", "channels", "default_frames", "split_policy", "augmentation")
+    for key in keys:
         stdout.print(f"{key.replace('_', ' ')}: {data[key]}", highlight=False, markup=False, soft_wrap=True)
+    if "sensor_size" not in data:
+        stdout.print("static images: read from their folders and repeated over T (direct encoding); no frame cache",
+                     highlight=False, markup=False)
+        return
     if not data["caches"]:
         stdout.print("no frame cache yet: run 'snnctl preprocess' for it", highlight=False, markup=False)
         return

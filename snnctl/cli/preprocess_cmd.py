@@ -57,6 +57,11 @@ def preprocess(
     if on_error not in ("fail", "skip"):
         raise ConfigError(f"--on-error: expected 'fail' or 'skip', got {on_error!r}")
     dataset = make_dataset(name, parse_sets(settings))
+    from snnctl.data.images import ImageDataset
+
+    if isinstance(dataset, ImageDataset):
+        raise ConfigError(f"'{name}' is a static-image dataset: it has no events to integrate and no frame cache",
+                          f"Train on it directly: snnctl train --data {name} --root DIR")
     spec = FrameSpec(frames or dataset.default_frames, split_by, downsample)
     progress = Progress(TextColumn(f"[bold]{name}[/bold] T={spec.frames}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False)

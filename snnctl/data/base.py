@@ -92,11 +92,14 @@ class EventDataset:
         }
 
 
-def make_dataset(name: str, args: Optional[dict[str, Any]] = None) -> EventDataset:
-    """A dataset from its registry name and settings."""
+def make_dataset(name: str, args: Optional[dict[str, Any]] = None) -> Any:
+    """A dataset from its registry name and settings: an :class:`EventDataset` or a static-image
+    :class:`snnctl.data.images.ImageDataset`."""
     import snnctl
+    from snnctl.data.images import ImageDataset
 
-    return snnctl.registry().create_as("dataset", name, EventDataset, "snnctl.data.EventDataset", **(args or {}))
+    return snnctl.registry().create_as("dataset", name, (EventDataset, ImageDataset),
+                                       "snnctl.data.EventDataset or snnctl.data.images.ImageDataset", **(args or {}))
 
 
 def data_root() -> Path:
