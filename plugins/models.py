@@ -221,11 +221,14 @@ def build_resnet(**cfg: Any) -> MSResNet:
 
 # -- variants ------------------------------------------------------------------------------------------------
 def variant(base: type[BaseModel], name: str, **defaults: Any) -> type[BaseModel]:
-    """A config class like ``base`` with other defaults (keeps each field's type and description)."""
+    """A config class like ``base`` with other defaults (keeps each field's type, constraints and description)."""
+    from pydantic.fields import FieldInfo
+
     fields = {}
     for key, value in defaults.items():
         info = base.model_fields[key]
-        fields[key] = (info.annotation, Field(value, description=info.description))
+        # keep the field's constraints (min_length, gt, ...) and description; change only the default
+        fields[key] = (info.annotation, FieldInfo.merge_field_infos(info, default=value))
     return create_model(f"{name.title().replace('-', '')}Config", __base__=base, **fields)
 
 

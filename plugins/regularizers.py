@@ -102,7 +102,8 @@ class AZO(Regularizer):
         if not targets:
             raise ConfigError(
                 f"regularizer 'azo' found no multiscale attention in {type(model).__name__} to act on",
-                "Use a model with SMA (e.g. vgg8-sma, resnet18-sma) or set its attention to 'sma'.",
+                "Use a model with SMA (e.g. vgg8-sma, resnet18-sma), set its attention to 'sma', "
+                "or train without it ('snnctl train --reg none').",
             )
         for name, m in targets:
             if any(isinstance(z, AttentionZoneOut) for z in m.zoneouts):

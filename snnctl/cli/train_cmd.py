@@ -166,6 +166,8 @@ def train(
         return
     reporter = RichReporter(quiet)
     result = run(cfg, resume=resume, reporter=reporter)
+    if not result.main:
+        return
     if json:
         print_json(result.to_json())
         return

@@ -84,6 +84,8 @@ def data_info(cfg: RunConfig, dataset: Any) -> DataInfo:
         return DataInfo(cfg.data.name, "events", list(dataset.classes), p, (h, w), t)
     t = cfg.timesteps or dataset.default_frames
     size = dataset.image_size
+    if not dataset.classes:  # classes found from the folders: list them (no image is read)
+        dataset.locate(Path(cfg.data.root).expanduser() if cfg.data.root else None, cfg.data.download)
     return DataInfo(cfg.data.name, "images", list(dataset.classes), dataset.channels, (int(size[0]), int(size[1])), t)
 
 

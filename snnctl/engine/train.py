@@ -92,6 +92,7 @@ class TrainResult:
     seconds: float
     metrics: list[dict[str, Any]]
     firing_rate: float
+    main: bool = True  # False in the processes of a distributed run other than rank 0
 
     def to_json(self) -> dict[str, Any]:
         return {"run": str(self.run_dir), "epochs": self.epochs, "best_test_acc": self.best_acc,
@@ -142,10 +143,6 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
         build.load_weights(model, cfg.init)
     chash = config_hash(cfg)
 
-    run_dir = Path(resume) if resume is not None else dist.broadcast(_new_run_dir(cfg, info) if dist.main else None)
-    if resume is None and dist.main:
-        _atomic_text(run_dir / "config.yaml", dump_yaml(cfg))
-
     # -- data -------------------------------------------------------------------------------------------------
     if dist.main:
         splits = load_splits(cfg, dataset, info, progress=reporter.data)
@@ -157,6 +154,11 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
         raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {n_train} training samples of "
                           f"'{info.name}'", "Use a smaller --batch-size.")
     steps = n_train // cfg.batch_size
+
+    # the run folder appears only once the data is there
+    run_dir = Path(resume) if resume is not None else dist.broadcast(_new_run_dir(cfg, info) if dist.main else None)
+    if resume is None and dist.main:
+        _atomic_text(run_dir / "config.yaml", dump_yaml(cfg))
 
     model.to(device)
     if dist.enabled and cfg.sync_bn:
@@ -291,7 +293,7 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     return TrainResult(run_dir, cfg.epochs, state.best_acc, state.best_epoch,
                        state.metrics[-1]["test_acc"] if state.metrics else float("nan"),
                        time.perf_counter() - t_start, state.metrics,
-                       state.metrics[-1]["firing_rate"] if state.metrics else float("nan"))
+                       state.metrics[-1]["firing_rate"] if state.metrics else float("nan"), dist.main)
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
