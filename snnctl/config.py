@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -282,3 +283,29 @@ def dump_yaml(cfg: RunConfig) -> str:
 def read_run_config(path: Path) -> RunConfig:
     """The ``config.yaml`` of a run folder."""
     return validate_config(load_config_file(path), f"run config {path}")
+
+
+def reference_markdown() -> str:
+    """The table of every run-config field (docs/training.md embeds it; a test keeps them equal)."""
+    rows = ["| field | type | default | description |", "| --- | --- | --- | --- |"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, f in model.model_fields.items():
+            ann = f.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel) and ann is not ComponentRef:
+                walk(ann, f"{prefix}{name}.")
+                continue
+            default = f.default_factory() if f.default_factory is not None else f.default
+            if isinstance(default, list):
+                default = [d.model_dump() if isinstance(d, BaseModel) else d for d in default]
+            shown = json.dumps(default) if not isinstance(default, tuple) else json.dumps(list(default))
+            type_name = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            type_name = re.sub(r"\b[a-z_]+(\.[a-z_]+)*\.(?=[A-Z])", "", type_name)  # module prefixes
+            rows.append(f"| `{prefix}{name}` | {type_name} | `{shown}` | {f.description or ''} |".replace("\n", " "))
+
+    walk(RunConfig, "")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m snnctl.config prints the reference table
+    print(reference_markdown(), end="")

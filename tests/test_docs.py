@@ -67,3 +67,11 @@ def test_plugin_guide_one_file_neuron_works(cli, plugin_dir):
 
     neuron.reset()
     assert neuron(torch.full((7, 1), 5.0)).flatten().tolist() == [1, 0, 0, 1, 0, 0, 1]
+
+
+def test_training_doc_lists_every_config_field():
+    from snnctl.config import reference_markdown
+
+    text = (ROOT / "docs" / "training.md").read_text()
+    block = text.split("<!-- config-reference: start -->\n")[1].split("<!-- config-reference: end -->")[0]
+    assert block == reference_markdown(), "regenerate the table with: python -m snnctl.config"

@@ -468,3 +468,13 @@ def test_resnet_sma_with_azo_trains_on_an_imagenet_folder(cli, env):
     r = cli("train", "--data", "imagenet", "--root", str(env / "empty"), "--model", "test-resnet", "--reg", "none")
     assert r.code == 2 and "empty" in r.stderr
     assert [p.name for p in (env / "runs").iterdir()] == ["img"]  # no run folder for a run that never started
+
+
+def test_progress_goes_to_stderr_and_the_result_table_to_stdout(cli, env):
+    args = [a for a in TINY if a != "--quiet"]
+    r = cli("train", *args, "--name", "p")
+    assert r.code == 0, r.stderr
+    assert "epoch 1/2: train loss" in r.stderr and "epoch 2/2: train loss" in r.stderr
+    assert "test-vgg-sma" in r.stderr and "regularizers: azo (1 modules)" in r.stderr
+    assert "best" in r.stdout and "last" in r.stdout and "runs/p" in r.stdout
+    assert "epoch 1/2" not in r.stdout
