@@ -142,10 +142,16 @@ def register_recipes(register):
 def register_monitors(register):
     """Register monitors: how ``snnctl profile`` counts a layer type.
 
-    A monitor is a ``snnctl.profile.Monitor``. It declares the module types it counts and, from one
-    forward pass, reports per layer: dense MACs, whether the input is binary spikes, synaptic
-    operations, neuron updates and spikes. A layer whose type no monitor claims is listed as
-    uncounted, never silently dropped.
+    A monitor is a ``snnctl.profile.Monitor``, built with no arguments. It claims module types
+    (its ``types`` attribute, or its own ``claims(module)``); after every call of a claimed module a
+    forward hook calls ``count(module, inputs, output, ctx)``, which returns a
+    ``snnctl.profile.Counts`` for that call: dense synaptic operations, effective and reachable
+    synapses, bias and other elementwise operations, neuron updates and the output spikes
+    ``[T, B, ...]``. The profiler measures whether the input is binary spikes and derives SOPs,
+    MACs, firing rates and every energy convention from these counts. Where several monitors claim a
+    module, the highest ``priority`` wins, then the most specific type; a tie is an error. A layer
+    (a leaf module, or one with parameters of its own) that no monitor claims is listed as
+    uncounted, never silently dropped. Built-in monitors live in ``plugins/monitors.py``.
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.
