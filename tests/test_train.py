@@ -478,3 +478,18 @@ def test_progress_goes_to_stderr_and_the_result_table_to_stdout(cli, env):
     assert "test-vgg-sma" in r.stderr and "regularizers: azo (1 modules)" in r.stderr
     assert "best" in r.stdout and "last" in r.stdout and "runs/p" in r.stdout
     assert "epoch 1/2" not in r.stdout
+
+
+def test_profile_reads_a_trained_run(cli, env):
+    """snnctl profile RUN_DIR: the trained weights, the run's T and data, per-layer spikes and the figures."""
+    assert cli("train", *TINY, "--name", "a").code == 0
+    r = cli("profile", "runs/a", "--spikes", "--samples", "8", "--plot", "figs", "--json")
+    assert r.code == 0, r.stderr
+    out = json.loads(r.stdout)
+    layers = out["spikes"]["layers"] if "layers" in out.get("spikes", {}) else out["spikes"]
+    assert len(layers) >= 3  # two conv-block neurons, SMA branch neurons and the head's neuron
+    assert any("attention" in json.dumps(layer) for layer in layers)  # SMA's branch neurons are listed
+    pngs = sorted(p.name for p in (env / "figs").glob("*.png"))
+    assert pngs and all((env / "figs" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    table = cli("profile", "runs/a", "--spikes", "--samples", "8")
+    assert table.code == 0 and "features.0.neuron" in table.stdout and "runs/a" in table.stdout
