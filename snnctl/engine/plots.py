@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
-from snnctl.errors import SnnctlError
-
-
-def pyplot() -> Any:
-    """matplotlib's pyplot on the file-only Agg backend, or a clear error when it is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SnnctlError("plots need matplotlib, which is not installed",
-                          "Install it with: pip install 'snnctl[plot]'") from None
-    return plt
-
-
-def save_figure(fig: Any, path: Path) -> None:
-    """Write a figure as PNG next to its final name, then rename (no half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+from snnctl.plotting import pyplot, save_png
 
 
 def confusion_png(confusion: list[list[int]], classes: list[str], path: Path, title: str = "") -> None:
@@ -56,5 +32,4 @@ def confusion_png(confusion: list[list[int]], classes: list[str], path: Path, ti
     ax.set_ylabel("true class")
     if title:
         ax.set_title(title)
-    save_figure(fig, path)
-    plt.close(fig)
+    save_png(fig, path)

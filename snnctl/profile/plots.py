@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from snnctl.errors import SnnctlError
+from snnctl.plotting import pyplot, save_png
 
 __all__ = ["write_plots", "require_matplotlib"]
 
@@ -21,15 +21,7 @@ SMA_COLOUR, BACKBONE_COLOUR = "tab:orange", "tab:blue"
 
 def require_matplotlib():
     """``matplotlib.pyplot`` on the Agg backend, or a clear error saying how to install it."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise SnnctlError("--plot needs matplotlib, which is not installed",
-                          "pip install 'snnctl[plot]'") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
@@ -61,11 +53,7 @@ def _title(report: dict[str, Any]) -> str:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def _firing_rates(plt, rows: list[dict[str, Any]], title: str, path: Path) -> Path:
