@@ -171,7 +171,9 @@ def train(
     if json:
         print_json(result.to_json())
         return
-    table = Table(title=f"{cfg.model.name} on {cfg.data.name}: {result.epochs} epochs in {result.seconds:.0f} s")
+    stdout.print(f"{cfg.model.name} on {cfg.data.name}: {result.epochs} epochs in {result.seconds:.0f} s",
+                 highlight=False, markup=False, soft_wrap=True)
+    table = Table()
     for col in ("test accuracy", "epoch", "value"):
         table.add_column(col, justify="left" if col == "test accuracy" else "right")
     table.add_row("best", str(result.best_epoch), f"{result.best_acc:.2%}")
