@@ -493,3 +493,18 @@ def test_profile_reads_a_trained_run(cli, env):
     assert pngs and all((env / "figs" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
     table = cli("profile", "runs/a", "--spikes", "--samples", "8")
     assert table.code == 0 and "features.0.neuron" in table.stdout and "runs/a" in table.stdout
+
+
+def test_the_paper_command_runs_on_a_dvs128_gesture_folder(cli, env):
+    """`snnctl train --model vgg8-sma --reg azo --data dvsgesture` on a fixture in the real format, narrowed."""
+    import event_fixtures as fx
+
+    fx.write_dvsgesture(env / "data")
+    r = cli("train", "--model", "vgg8-sma", "--reg", "azo", "--data", "dvsgesture", "--root", str(env / "data"),
+            "--set", "model.args.widths=[4,8,8,8,8]", "--set", "model.args.hidden=[16,16]", "-T", "4",
+            "--epochs", "1", "--batch-size", "11", "--quiet", "--json", "--name", "dvs")
+    assert r.code == 0, r.stderr
+    meta = yaml.safe_load((env / "runs/dvs/config.yaml").read_text())
+    assert meta["model"]["name"] == "vgg8-sma" and meta["regularizers"] == [{"name": "azo", "args": {}}]
+    ev = json.loads(cli("evaluate", "runs/dvs", "--json").stdout)
+    assert ev["samples"] == 11 and len(ev["confusion"]) == 11 and ev["top5"] is not None
