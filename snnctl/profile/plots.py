@@ -69,7 +69,7 @@ def _firing_rates(plt, rows: list[dict[str, Any]], title: str, path: Path) -> Pa
         from matplotlib.patches import Patch
 
         ax.legend(handles=[Patch(color=BACKBONE_COLOUR, label="backbone"), Patch(color=SMA_COLOUR, label="inside SMA")],
-                  fontsize=7, loc="lower right")
+                  fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return _save(fig, path)
 
 
