@@ -13,6 +13,20 @@ def complete_kind(incomplete: str) -> list[str]:
     return [k for k in PLURALS.values() if k.startswith(incomplete)]
 
 
+def completer(kind: str):
+    """Shell completion of the registry names of one kind (``autocompletion=completer("model")``)."""
+
+    def complete(incomplete: str) -> list[str]:
+        import snnctl
+
+        try:
+            return [n for n in snnctl.list_components(kind) if n.startswith(incomplete)]
+        except Exception:
+            return []
+
+    return complete
+
+
 def complete_name(ctx: typer.Context, incomplete: str) -> list[str]:
     """Registry names of the kind given earlier on the command line."""
     import snnctl

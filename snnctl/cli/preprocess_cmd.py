@@ -9,17 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from snnctl.cli.options import JsonOpt, SetOpt, parse_sets
+from snnctl.cli.options import JsonOpt, SetOpt, completer, parse_sets
 from snnctl.cli.output import print_json, stderr, stdout
-
-
-def complete_dataset(incomplete: str) -> list[str]:
-    import snnctl
-
-    try:
-        return [n for n in snnctl.list_components("dataset") if n.startswith(incomplete)]
-    except Exception:
-        return []
 
 
 def human_bytes(n: float) -> str:
@@ -31,7 +22,7 @@ def human_bytes(n: float) -> str:
 
 
 def preprocess(
-    name: Annotated[str, typer.Argument(help="Dataset (registry name).", autocompletion=complete_dataset)] = "synthetic-gestures",
+    name: Annotated[str, typer.Argument(help="Dataset (registry name).", autocompletion=completer("dataset"))] = "synthetic-gestures",
     root: Annotated[Optional[Path], typer.Option("--root", metavar="DIR", help="Folder holding the raw data in tonic's layout (ROOT/<tonic class>/...). Default: SNNCTL_DATA, or ~/.local/share/snnctl.")] = None,
     frames: Annotated[Optional[int], typer.Option("--frames", "-T", min=1, help="Frames T per recording. Default: the dataset's (the paper's T).")] = None,
     split_by: Annotated[str, typer.Option("--split-by", help="'number': equal event counts per frame (the paper's choice); 'time': equal durations.")] = "number",

@@ -9,26 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from snnctl.cli.options import JsonOpt, parse_sets
+from snnctl.cli.options import JsonOpt, completer, parse_sets
 from snnctl.cli.output import print_json, stderr, stdout, warn
-
-
-def complete_target(incomplete: str) -> list[str]:
-    import snnctl
-
-    try:
-        return [n for n in snnctl.list_components("model") if n.startswith(incomplete)]
-    except Exception:
-        return []
-
-
-def complete_dataset(incomplete: str) -> list[str]:
-    import snnctl
-
-    try:
-        return [n for n in snnctl.list_components("dataset") if n.startswith(incomplete)]
-    except Exception:
-        return []
 
 
 # -- number formatting ------------------------------------------------------------------------------------
@@ -83,14 +65,14 @@ def sparkline(values: list[float]) -> str:
 
 # -- the command ----------------------------------------------------------------------------------------------
 def profile(
-    model_or_run_dir: Annotated[str, typer.Argument(metavar="MODEL_OR_RUN_DIR", autocompletion=complete_target,
+    model_or_run_dir: Annotated[str, typer.Argument(metavar="MODEL_OR_RUN_DIR", autocompletion=completer("model"),
                                                 help="A model name (built to fit the data), or a run directory (it holds config.yaml).",
                                                 show_default=False)],
     spikes: Annotated[bool, typer.Option("--spikes", help="Firing rates per spiking layer (SMA's branches included): mean, per time step, silent and dead neurons, spikes per sample.")] = False,
     ops: Annotated[bool, typer.Option("--ops", help="Per layer: dense MACs, spike or analog input, SOPs, MACs, neuron updates, parameters; footprint and sparsity.")] = False,
     energy: Annotated[bool, typer.Option("--energy", help="Totals under the paper, syops and neurobench conventions and the equivalent ANN, per cost table, with SMA's share.")] = False,
     speed: Annotated[bool, typer.Option("--speed", help="Forward and forward+backward time per sample and peak memory, of the model and of every registered neuron at its shapes.")] = False,
-    data: Annotated[Optional[str], typer.Option("--data", metavar="NAME", autocompletion=complete_dataset, help="Dataset to take samples from. Default: the run's dataset, or synthetic-gestures.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", metavar="NAME", autocompletion=completer("dataset"), help="Dataset to take samples from. Default: the run's dataset, or synthetic-gestures.")] = None,
     data_set: Annotated[Optional[list[str]], typer.Option("--data-set", metavar="KEY=VALUE", help="A dataset setting (as 'snnctl preprocess --set'); repeatable.")] = None,
     model_set: Annotated[Optional[list[str]], typer.Option("--model-set", metavar="KEY=VALUE", help="A model setting, for a model name; VALUE is read as JSON where it parses; repeatable.")] = None,
     timesteps: Annotated[Optional[int], typer.Option("--timesteps", "-T", min=1, help="T for a model name. Default: the dataset's T. A run is always profiled at its own T.")] = None,

@@ -9,20 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from snnctl.cli.options import JsonOpt
+from snnctl.cli.options import JsonOpt, completer
 from snnctl.cli.output import print_json, stderr, stdout
-
-
-def _complete(kind: str):
-    def complete(incomplete: str) -> list[str]:
-        import snnctl
-
-        try:
-            return [n for n in snnctl.list_components(kind) if n.startswith(incomplete)]
-        except Exception:
-            return []
-
-    return complete
 
 
 class RichReporter:
@@ -86,14 +74,14 @@ class RichReporter:
 
 
 def train(
-    recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="Start from a recipe (the paper's settings for a dataset; 'snnctl list recipes').", autocompletion=_complete("recipe"))] = None,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="Start from a recipe (the paper's settings for a dataset; 'snnctl list recipes').", autocompletion=completer("recipe"))] = None,
     config: Annotated[Optional[list[Path]], typer.Option("--config", "-c", metavar="FILE", help="Run config file (YAML or TOML) layered over the recipe; repeatable.")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Set any config value by dotted path, e.g. optim.lr=3e-4 or model.args.widths=[8,16]; VALUE is read as JSON where it parses. Repeatable.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model (registry name).", autocompletion=_complete("model"))] = None,
-    neuron: Annotated[Optional[str], typer.Option("--neuron", help="Neuron of every spiking layer (registry name).", autocompletion=_complete("neuron"))] = None,
-    attention: Annotated[Optional[str], typer.Option("--attention", help="Attention module ('none' removes it).", autocompletion=_complete("attention"))] = None,
-    reg: Annotated[Optional[list[str]], typer.Option("--reg", help="Regularizer (registry name); repeatable; replaces the config's list. '--reg none' trains without.", autocompletion=_complete("regularizer"))] = None,
-    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Dataset (registry name).", autocompletion=_complete("dataset"))] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model (registry name).", autocompletion=completer("model"))] = None,
+    neuron: Annotated[Optional[str], typer.Option("--neuron", help="Neuron of every spiking layer (registry name).", autocompletion=completer("neuron"))] = None,
+    attention: Annotated[Optional[str], typer.Option("--attention", help="Attention module ('none' removes it).", autocompletion=completer("attention"))] = None,
+    reg: Annotated[Optional[list[str]], typer.Option("--reg", help="Regularizer (registry name); repeatable; replaces the config's list. '--reg none' trains without.", autocompletion=completer("regularizer"))] = None,
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Dataset (registry name).", autocompletion=completer("dataset"))] = None,
     root: Annotated[Optional[Path], typer.Option("--root", metavar="DIR", help="Folder of the raw data. Default: SNNCTL_DATA, or ~/.local/share/snnctl.")] = None,
     timesteps: Annotated[Optional[int], typer.Option("--timesteps", "-T", min=1, help="Time steps T (frames). Default: the dataset's.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", "-e", min=1, help="Training epochs.")] = None,
