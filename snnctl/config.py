@@ -43,6 +43,7 @@ __all__ = [
     "resolve_config",
     "load_config_file",
     "parse_assignments",
+    "parse_pairs",
     "deep_merge",
     "config_hash",
     "dump_yaml",
@@ -172,18 +173,29 @@ def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def parse_assignments(items: list[str] | None) -> dict[str, Any]:
-    """``["optim.lr=0.1", "model.args.widths=[8,16]"]`` -> nested dict; values parse as JSON where they can."""
-    out: dict[str, Any] = {}
+def parse_pairs(items: list[str] | None, option: str = "--set", example: str = "seed=3") -> list[tuple[str, Any]]:
+    """``["a=1", "b=x"]`` -> ``[("a", 1), ("b", "x")]``: values parse as JSON where they can, else stay text.
+
+    A malformed item is a :class:`ConfigError` naming the option, with ``example`` as the hint.
+    """
+    out: list[tuple[str, Any]] = []
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE", "For example: --set optim.lr=0.001")
+            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE", f"For example: {option} {example}")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        set_path(out, key.strip(), value)
+        out.append((key.strip(), value))
+    return out
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """``["optim.lr=0.1", "model.args.widths=[8,16]"]`` -> nested dict (see :func:`parse_pairs`)."""
+    out: dict[str, Any] = {}
+    for key, value in parse_pairs(items, example="optim.lr=0.001"):
+        set_path(out, key, value)
     return out
 
 

@@ -72,18 +72,6 @@ SetOpt = Annotated[
 
 def parse_sets(items: Optional[list[str]], option: str = "--set") -> dict:
     """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``; a malformed item is a clear error."""
-    import json
+    from snnctl.config import parse_pairs
 
-    from snnctl.errors import ConfigError
-
-    out: dict = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE", f"For example: {option} seed=3")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[key.strip()] = value
-    return out
+    return dict(parse_pairs(items, option))
