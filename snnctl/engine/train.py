@@ -19,7 +19,6 @@ Stops are safe:
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -30,12 +29,14 @@ from typing import Any, Optional
 import torch
 
 from snnctl.config import RunConfig, config_hash, dump_yaml
+from snnctl.data.cache import atomic_write
 from snnctl.engine import build, checkpoint
 from snnctl.engine.data import augment_events, eval_batches, load_splits, train_batches
 from snnctl.engine.distributed import Dist
 from snnctl.engine.evaluate import EvalResult, autocast, evaluate
 from snnctl.engine.losses import lr_at, make_optimizer, run_loss
 from snnctl.errors import ConfigError, Interrupted, SnnctlError
+from snnctl.nn import reset_states
 
 __all__ = ["train", "TrainResult", "TrainState", "Reporter", "TrainingDiverged", "OutOfMemory"]
 
@@ -158,7 +159,7 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     # the run folder appears only once the data is there
     run_dir = Path(resume) if resume is not None else dist.broadcast(_new_run_dir(cfg, info) if dist.main else None)
     if resume is None and dist.main:
-        _atomic_text(run_dir / "config.yaml", dump_yaml(cfg))
+        atomic_write(run_dir / "config.yaml", dump_yaml(cfg).encode())
 
     model.to(device)
     if dist.enabled and cfg.sync_bn:
@@ -194,7 +195,7 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     reporter.start(state)
     call("on_train_start")
     last_eval: Optional[EvalResult] = None
-    penalties = [r for r, _ in regs if type(r).penalty is not _base_penalty()]
+    penalties = [r for r, _ in regs]  # a regularizer without a loss term returns None
     metrics_file = run_dir / "metrics.jsonl"
     with stop:
         for epoch in range(start_epoch, cfg.epochs):
@@ -234,8 +235,6 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
                     if _is_oom(exc):
                         raise _oom(cfg, info, device) from None
                     raise
-                from snnctl.nn import reset_states
-
                 reset_states(model)
                 out = out.detach().float()
                 n = y.numel()
@@ -297,12 +296,6 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
-def _base_penalty():
-    from snnctl.nn import Regularizer
-
-    return Regularizer.penalty
-
-
 def _new_run_dir(cfg: RunConfig, info: Any) -> Path:
     base = Path(cfg.output_dir).expanduser()
     name = cfg.name or f"{cfg.model.name}-{info.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -317,12 +310,6 @@ def _new_run_dir(cfg: RunConfig, info: Any) -> Path:
                 raise ConfigError(f"name: run folder {path} already exists",
                                   f"Continue it with 'snnctl train --resume {path}', or choose another --name.")
     raise ConfigError(f"output_dir: could not create a new run folder under {base}")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _save(run_dir: Path, which: str, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -364,7 +351,7 @@ def _restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
     if metrics_file.exists():  # drop lines of epochs the checkpoint does not include
         rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
         rows = [r for r in rows if r["epoch"] <= js["epoch"]]
-        _atomic_text(metrics_file, "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write(metrics_file, "".join(json.dumps(r) + "\n" for r in rows).encode())
         state.metrics = rows
     return js["epoch"], js["batch"], list(js["partial"])
 
