@@ -24,7 +24,7 @@ def evaluate(
     json: JsonOpt = False,
 ) -> None:
     """Accuracy (top-1, and top-5 beyond 5 classes), per-class accuracy, confusion matrix and firing rate of a trained run."""
-    from snnctl.engine.build import make_run_dataset, resolve_device
+    from snnctl.engine.build import describe_data, make_run_dataset, resolve_device
     from snnctl.engine.checkpoint import load_run
     from snnctl.engine.data import eval_batches, load_splits
     from snnctl.engine.evaluate import evaluate as run_eval
@@ -44,9 +44,8 @@ def evaluate(
         updates["root"] = str(root)
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update=updates)})
     dataset = make_run_dataset(cfg)
-    from snnctl.engine.build import data_info
-
-    info = data_info(cfg.model_copy(update={"timesteps": run.timesteps}), dataset)
+    data_root = Path(cfg.data.root).expanduser() if cfg.data.root else None
+    info = describe_data(cfg.data.name, dataset, run.timesteps, cfg.data.downsample, data_root, cfg.data.download)
     if info.classes != run.classes:
         raise ConfigError(f"--data {cfg.data.name}: its classes differ from the {len(run.classes)} classes the run was "
                           "trained on", "Evaluate on a dataset with the same classes in the same order.")

@@ -17,7 +17,7 @@ from torch import Tensor
 from snnctl.config import RunConfig
 from snnctl.errors import ConfigError
 
-__all__ = ["DataInfo", "check_names", "make_run_dataset", "data_info", "build_model", "attach_regularizers"]
+__all__ = ["DataInfo", "check_names", "make_run_dataset", "describe_data", "data_info", "build_model", "attach_regularizers"]
 
 
 @dataclass
@@ -73,20 +73,29 @@ def make_run_dataset(cfg: RunConfig):
     return make_dataset(cfg.data.name, cfg.data.args)
 
 
-def data_info(cfg: RunConfig, dataset: Any) -> DataInfo:
-    """Shapes and classes of the data a run trains on, known before any data is read."""
+def describe_data(name: str, dataset: Any, timesteps: Optional[int] = None, downsample: int = 1,
+                  root: Optional[Path] = None, download: bool = True) -> DataInfo:
+    """Shapes and classes of a dataset's samples at T (default: the dataset's), known before any data is read.
+
+    An image dataset whose classes come from its folders lists them first (no image is read).
+    """
     from snnctl.data.base import EventDataset
     from snnctl.data.frames import frame_shape
 
+    t = timesteps or dataset.default_frames
     if isinstance(dataset, EventDataset):
-        t = cfg.timesteps or dataset.default_frames
-        _, p, h, w = frame_shape(tuple(dataset.sensor_size), t, cfg.data.downsample)
-        return DataInfo(cfg.data.name, "events", list(dataset.classes), p, (h, w), t)
-    t = cfg.timesteps or dataset.default_frames
+        _, p, h, w = frame_shape(tuple(dataset.sensor_size), t, downsample)
+        return DataInfo(name, "events", list(dataset.classes), p, (h, w), t)
     size = dataset.image_size
-    if not dataset.classes:  # classes found from the folders: list them (no image is read)
-        dataset.locate(Path(cfg.data.root).expanduser() if cfg.data.root else None, cfg.data.download)
-    return DataInfo(cfg.data.name, "images", list(dataset.classes), dataset.channels, (int(size[0]), int(size[1])), t)
+    if not dataset.classes:
+        dataset.locate(root, download)
+    return DataInfo(name, "images", list(dataset.classes), dataset.channels, (int(size[0]), int(size[1])), t)
+
+
+def data_info(cfg: RunConfig, dataset: Any) -> DataInfo:
+    """:func:`describe_data` for the data section of a run config."""
+    root = Path(cfg.data.root).expanduser() if cfg.data.root else None
+    return describe_data(cfg.data.name, dataset, cfg.timesteps, cfg.data.downsample, root, cfg.data.download)
 
 
 def model_args(cfg: RunConfig, info: DataInfo) -> dict[str, Any]:

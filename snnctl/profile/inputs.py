@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
+from snnctl.data.base import make_dataset
+from snnctl.engine.build import describe_data, resolve_device
 from snnctl.errors import ConfigError, SnnctlError
 
-__all__ = ["DEFAULT_DATASET", "DataSpec", "Target", "open_target", "Samples", "load_samples", "make_dataset",
-           "is_image_dataset", "input_shape"]
+__all__ = ["DEFAULT_DATASET", "DataSpec", "Target", "open_target", "Samples", "load_samples"]
 
 DEFAULT_DATASET = "synthetic-gestures"
 FIT_FIELDS = ("in_channels", "num_classes", "input_size", "timesteps")
@@ -78,45 +79,8 @@ def open_target(model_or_run: str, *, data: Optional[str] = None, data_args: Opt
                           "Give a run directory (it holds config.yaml) or a model name ('snnctl list models').")
     else:
         target = _open_model(model_or_run, data, data_args, model_args, timesteps, root, cache_dir, random_input)
-    target.model.to(_device(device))
+    target.model.to(resolve_device(str(device)))
     return target
-
-
-def _device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ConfigError(f"--device: {exc}", "Use cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device: CUDA is not available on this machine", "Use --device cpu.")
-    return dev
-
-
-def make_dataset(name: str, args: Optional[dict[str, Any]] = None) -> Any:
-    """A dataset plugin object: event frames (``EventDataset``) or static images (``ImageDataset``)."""
-    import snnctl
-    from snnctl.data.base import EventDataset
-
-    dataset = snnctl.create("dataset", name, **(args or {}))
-    if isinstance(dataset, EventDataset) or is_image_dataset(dataset):
-        return dataset
-    raise ConfigError(f"dataset '{name}' is neither an event dataset nor an image dataset (got {type(dataset).__name__})")
-
-
-def is_image_dataset(dataset: Any) -> bool:
-    """A static-image dataset (``snnctl.data.images.ImageDataset``'s interface): repeated over T."""
-    return all(hasattr(dataset, a) for a in ("channels", "image_size", "dataset", "locate")) and \
-        not hasattr(dataset, "sensor_size")
-
-
-def input_shape(dataset: Any, timesteps: int, downsample: int = 1) -> tuple[int, int, int]:
-    """``(C, H, W)`` of one time step of the dataset's samples."""
-    if is_image_dataset(dataset):
-        return int(dataset.channels), int(dataset.image_size[0]), int(dataset.image_size[1])
-    from snnctl.data.frames import frame_shape
-
-    _, p, h, w = frame_shape(tuple(dataset.sensor_size), timesteps, downsample)
-    return p, h, w
 
 
 def _open_model(name: str, data: Optional[str], data_args: Optional[dict[str, Any]],
@@ -132,10 +96,9 @@ def _open_model(name: str, data: Optional[str], data_args: Optional[dict[str, An
     spec: Optional[DataSpec] = None
     if not random_input:
         spec = DataSpec(data or DEFAULT_DATASET, dict(data_args or {}), root, cache_dir)
-        dataset = make_dataset(spec.name, spec.args)
-        t = timesteps or dataset.default_frames
-        p, h, w = input_shape(dataset, t, spec.downsample)
-        fit = dict(in_channels=p, num_classes=len(dataset.classes), input_size=(h, w), timesteps=t)
+        info = describe_data(spec.name, make_dataset(spec.name, spec.args), timesteps, spec.downsample, root)
+        fit = dict(in_channels=info.in_channels, num_classes=info.num_classes, input_size=info.input_size,
+                   timesteps=info.timesteps)
     elif timesteps is not None:
         fit = dict(timesteps=timesteps)
     args = {**{k: v for k, v in fit.items() if k in fields}, **(model_args or {})}
@@ -171,16 +134,11 @@ def _open_run(path: Path, data: Optional[str], data_args: Optional[dict[str, Any
     if model_args:
         raise ConfigError("--model-set: a run directory's model is fixed by its config.yaml",
                           "Leave out --model-set, or profile a model name instead.")
-    try:
-        from snnctl.engine.checkpoint import load_run
-    except ImportError:
-        raise SnnctlError(f"{path}: this snnctl cannot read run directories (snnctl.engine.checkpoint is missing)",
-                          "Profile a model name instead.") from None
-    run = load_run(path, which=which)
+    from snnctl.engine import checkpoint
+
+    run = checkpoint.load_run(path, which=which)
     cfg = run.config
-    t = int(getattr(run.model, "timesteps", 0) or cfg.timesteps or 0)
-    if t < 1:
-        raise SnnctlError(f"{path}: cannot tell the model's T (no 'timesteps' on the model or in config.yaml)")
+    t = int(run.model.timesteps)
     if timesteps is not None and timesteps != t:
         raise ConfigError(f"--timesteps {timesteps}: the run's model was trained with T={t}",
                           "Leave out --timesteps; a run is profiled at its own T.")
@@ -245,10 +203,11 @@ def load_samples(target: Target, samples: int = 16, batch_size: int = 8, split: 
 
     spec = target.data
     dataset = make_dataset(spec.name, spec.args)
-    if is_image_dataset(dataset):
+    data = describe_data(spec.name, dataset, target.timesteps, spec.downsample, spec.root, download)
+    if data.kind == "images":
         folder = dataset.locate(spec.root, download)
         frames: Any = dataset.dataset(split, spec.root, train=False)
-        shape = (target.timesteps, *input_shape(dataset, target.timesteps))
+        shape = (target.timesteps, data.in_channels, *data.input_size)
         where, skipped = str(folder), 0
     else:
         from snnctl.data.cache import FrameCache, FrameSpec
@@ -268,14 +227,12 @@ def load_samples(target: Target, samples: int = 16, batch_size: int = 8, split: 
     if tuple(shape) != tuple(want):
         raise ConfigError(f"'{spec.name}' samples are {list(shape)} (T, C, H, W) but the model takes {list(want)}",
                           "Profile with the dataset settings the model was built for (--data, --data-set).")
-    repeat = is_image_dataset(dataset)
+    repeat = data.kind == "images"
 
     def real_batches() -> Iterator[Tensor]:
         for start in range(0, len(index), batch_size):
-            rows = [frames[i][0] for i in index[start:start + batch_size]]
-            x = torch.stack(rows, 0)  # [B, T, ...] frames, or [B, C, H, W] images
-            x = x.unsqueeze(0).expand(target.timesteps, *x.shape) if repeat else x.transpose(0, 1)
-            yield x.contiguous().to(device)
+            x = torch.stack([frames[i][0] for i in index[start:start + batch_size]], 0)
+            yield data.encode(x).contiguous().to(device)
 
     all_labels = frames.labels() if callable(getattr(frames, "labels", None)) else None
     labels = [int(all_labels[i]) for i in index] if all_labels is not None else None
