@@ -19,3 +19,14 @@ def print_json(data: Any) -> None:
 
 def warn(message: str) -> None:
     stderr.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+
+
+def human_bytes(n: float | None) -> str:
+    """``1536`` -> ``"1.5 KiB"``; None -> ``"-"``."""
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

@@ -10,15 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from snnctl.cli.options import JsonOpt, SetOpt, completer, parse_sets
-from snnctl.cli.output import print_json, stderr, stdout
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+from snnctl.cli.output import human_bytes, print_json, stderr, stdout
 
 
 def preprocess(

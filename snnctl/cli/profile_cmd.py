@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from snnctl.cli.options import JsonOpt, completer, parse_sets
-from snnctl.cli.output import print_json, stderr, stdout, warn
+from snnctl.cli.output import human_bytes, print_json, stderr, stdout, warn
 
 
 # -- number formatting ------------------------------------------------------------------------------------
@@ -31,16 +31,6 @@ def joules(x: Optional[float]) -> str:
         if abs(x) >= factor:
             return f"{x / factor:.3g} {unit}"
     return f"{x / 1e-12:.3g} pJ"
-
-
-def nbytes(x: Optional[float]) -> str:
-    if x is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(x) < 1024 or unit == "GiB":
-            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
-        x /= 1024
-    return f"{x:.1f} GiB"
 
 
 def seconds(x: Optional[float]) -> str:
@@ -250,8 +240,8 @@ def _print_ops(section: dict[str, Any]) -> None:
     if hidden:
         stdout.print(f"{hidden} layers without synapses or neurons (normalisation, pooling, activations) are "
                      "in --json and --csv", highlight=False)
-    stdout.print(f"parameters {section['parameters']:,} ({nbytes(section['param_bytes'])}, buffers "
-                 f"{nbytes(section['buffer_bytes'])}); neuron state {nbytes(section['state_bytes'])} per sample; "
+    stdout.print(f"parameters {section['parameters']:,} ({human_bytes(section['param_bytes'])}, buffers "
+                 f"{human_bytes(section['buffer_bytes'])}); neuron state {human_bytes(section['state_bytes'])} per sample; "
                  f"activation sparsity {pct(section['activation_sparsity'])}; "
                  f"connection sparsity {pct(section['connection_sparsity'])}", highlight=False)
 
@@ -281,7 +271,7 @@ def _print_energy(section: dict[str, Any]) -> None:
     table.add_row("membrane updates", si(nb["membrane_updates"]), "")
     table.add_row("activation sparsity", pct(nb["activation_sparsity"]), "")
     table.add_row("connection sparsity", pct(nb["connection_sparsity"]), "")
-    table.add_row("footprint", nbytes(nb["footprint_bytes"]), "")
+    table.add_row("footprint", human_bytes(nb["footprint_bytes"]), "")
     show(table)
 
 
@@ -291,14 +281,14 @@ def _print_speed(section: dict[str, Any]) -> None:
     for col in ("what", "forward", "forward+backward", "peak memory (fwd+bwd)"):
         table.add_column(col, justify="left" if col == "what" else "right")
     table.add_row("model", seconds(m["forward_s"]), seconds(m["forward_backward_s"]),
-                  f"{nbytes(m['forward_backward_peak_bytes'])} (fwd {nbytes(m['forward_peak_bytes'])})")
+                  f"{human_bytes(m['forward_backward_peak_bytes'])} (fwd {human_bytes(m['forward_peak_bytes'])})")
     table.add_section()
     for n in section["neurons"]:
         if "error" in n:
             table.add_row(f"neuron {escape(n['neuron'])}", "failed", escape(n["error"][:60]), "")
             continue
         table.add_row(f"neuron {escape(n['neuron'])} ({n['layers']} layers)", seconds(n["forward_s"]),
-                      seconds(n["forward_backward_s"]), nbytes(n["forward_backward_peak_bytes"]))
+                      seconds(n["forward_backward_s"]), human_bytes(n["forward_backward_peak_bytes"]))
     show(table)
 
 
