@@ -31,7 +31,7 @@ from snnctl.errors import SnnctlError
 
 FORMAT = "snnctl-checkpoint-1"
 
-__all__ = ["save_checkpoint", "checkpoint_dir", "read_model_file", "read_train_state", "load_run", "LoadedRun",
+__all__ = ["save_checkpoint", "copy_checkpoint", "checkpoint_dir", "read_model_file", "read_train_state", "load_run", "LoadedRun",
            "optimizer_state", "restore_optimizer", "rng_state", "restore_rng"]
 
 
@@ -55,7 +55,7 @@ def save_checkpoint(run_dir: Path, which: str, model_state: dict[str, torch.Tens
     from safetensors.torch import save_file
 
     run_dir = Path(run_dir)
-    final, new, old = run_dir / which, run_dir / f"{which}.new", run_dir / f"{which}.old"
+    new = run_dir / f"{which}.new"
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model_state.items()}, str(new / "model.safetensors"),
@@ -65,6 +65,31 @@ def save_checkpoint(run_dir: Path, which: str, model_state: dict[str, torch.Tens
     (new / "state.json").write_text(json.dumps(state_json, indent=1))
     for f in new.iterdir():
         _fsync(f)
+    return _swap_in(run_dir, which)
+
+
+def copy_checkpoint(run_dir: Path, source: str, which: str) -> Path:
+    """Make checkpoint ``which`` the same as ``source`` (``best`` from a just-written ``last``).
+
+    Checkpoint files are never changed in place (a new checkpoint is a new folder), so hard links
+    share them without a second write; where links are not possible the files are copied.
+    """
+    run_dir = Path(run_dir)
+    src, new = run_dir / source, run_dir / f"{which}.new"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    for f in src.iterdir():
+        try:
+            os.link(f, new / f.name)
+        except OSError:
+            shutil.copy2(f, new / f.name)
+            _fsync(new / f.name)
+    return _swap_in(run_dir, which)
+
+
+def _swap_in(run_dir: Path, which: str) -> Path:
+    """Replace ``<which>`` by the complete ``<which>.new`` through ``<which>.old`` (see the module docstring)."""
+    final, new, old = run_dir / which, run_dir / f"{which}.new", run_dir / f"{which}.old"
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)

@@ -282,8 +282,8 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
                 with open(metrics_file, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 _save(run_dir, "last", state, model, optimizer, scaler, cfg, info, chash)
-                if improved:
-                    _save(run_dir, "best", state, model, optimizer, scaler, cfg, info, chash)
+                if improved:  # the same state: link last's files instead of writing them again
+                    checkpoint.copy_checkpoint(run_dir, "last", "best")
             reporter.epoch(state, row)
             call("on_epoch_end")
             start_batch = 0
