@@ -340,10 +340,37 @@ class FusedNeuron(Neuron):
         )
         if grad:
             spikes, self.v = MultiStep.apply(x, self.v, w, dyn)
+        elif _exporting():
+            spikes, self.v = traced_forward(x, self.v, None if w is None else torch.sigmoid(w).to(x.dtype), dyn)
         else:
             d = None if w is None else torch.sigmoid(w).to(x.dtype)
             spikes, self.v, _ = run_forward(x, self.v, d, dyn, keep_h=False)
         return spikes
+
+
+_exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+
+
+def traced_forward(x: Tensor, v0: Optional[Tensor], d: Optional[Tensor], dyn: Dynamics) -> tuple[Tensor, Tensor]:
+    """The forward recurrence without in-place writes, for graph exporters (``torch.export``, ONNX).
+
+    The same operations in the same order as :func:`run_forward`, so the same spikes bit for bit, but
+    each step's spikes are new tensors stacked at the end: an exported graph then holds plain
+    per-step arithmetic instead of scatters into a preallocated buffer.
+    """
+    v = torch.full_like(x[0], dyn.v_init) if v0 is None else v0.detach()
+    out = []
+    for x_t in x.unbind(0):
+        h = dyn.charge(v, x_t, d)
+        s = (h > dyn.v_threshold if dyn.strict else h >= dyn.v_threshold).to(x.dtype)
+        if dyn.v_reset is None:
+            v = h - dyn.v_threshold * s
+        else:
+            v = h - h * s
+            if dyn.v_reset:
+                v = v + dyn.v_reset * s
+        out.append(s)
+    return torch.stack(out), v
 
 
 def reset_value(v_reset: float | str | None) -> Optional[float]:

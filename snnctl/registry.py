@@ -9,6 +9,7 @@ third-party plugin never needs a change to the core schema.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import inspect
@@ -162,6 +163,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self._recorders: list[list[Entry]] = []
 
     # -- registration -------------------------------------------------------------------------
     def register(
@@ -282,9 +284,26 @@ class Registry:
     def create(self, kind: str, name: str, /, **kwargs: Any) -> Any:
         """Build a component: validate its arguments, then call its factory with them."""
         e = self.get(kind, name)
+        for used in self._recorders:
+            if not any(u is e for u in used):
+                used.append(e)
         cfg = self.validate(kind, name, kwargs)
         args = {k: getattr(cfg, k) for k in type(cfg).model_fields}
         return e.factory(**args, **(cfg.model_extra or {}))
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Collect the entry of every component created inside the ``with`` block, nested ones included.
+
+        ``with registry.recording() as used: model = registry.create("model", ...)`` lists the model,
+        its neurons, their surrogates and its attention modules, each once, in creation order.
+        """
+        used: list[Entry] = []
+        self._recorders.append(used)
+        try:
+            yield used
+        finally:
+            self._recorders = [r for r in self._recorders if r is not used]
 
     def create_as(self, kind: str, name: str, expected: type, shown_as: str, /, **kwargs: Any) -> Any:
         """:meth:`create`, refusing a factory that does not return an ``expected`` instance.

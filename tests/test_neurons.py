@@ -449,3 +449,20 @@ def test_plif_equals_spikingjelly_parametric_lifnode():
                                          step_mode="m")
     assert_same_as_spikingjelly(ours, theirs, torch.randn(8, 4, 32) * 1.5 + 0.5)
     assert torch.allclose(ours.w.grad, theirs.w.grad, rtol=1e-5)
+
+
+def test_the_export_forward_of_every_neuron_equals_the_fused_one():
+    """Exporters trace neurons through a path without in-place writes; it gives the same spikes bit for bit."""
+    from snnctl_plugins.neurons import run_forward, traced_forward
+
+    torch.manual_seed(0)
+    cases = [("lif", {}), ("lif", {"v_reset": -0.1, "tau": 3.0}), ("lif", {"v_reset": "soft"}),
+             ("lif", {"decay_input": False, "v_reset": 0.2}), ("plif", {}), ("plif", {"decay_input": False, "v_reset": 0.1}),
+             ("if", {}), ("if", {"v_reset": "soft"}), ("ms-lif", {})]
+    for name, kw in cases:
+        n = snnctl.create("neuron", name, **kw)
+        x = torch.randn(16, 4, 33) * 2
+        d = torch.sigmoid(n.w).detach() if name == "plif" else None
+        a, va, _ = run_forward(x, None, d, n.dynamics(), keep_h=False)
+        b, vb = traced_forward(x, None, d, n.dynamics())
+        assert torch.equal(a, b) and torch.equal(va, vb), (name, kw)

@@ -492,7 +492,8 @@ def test_run_directory_branch(monkeypatch, cache, tmp_path):
 
     def load_run(path, which="best"):
         calls.append((Path(path), which))
-        return SimpleNamespace(model=model, config=config, path=Path(path))
+        return SimpleNamespace(model=model, config=config, path=Path(path), metadata={"epoch": "3"}, classes=list("abcdefgh"),
+                               components=[], model_args={})
 
     monkeypatch.setattr(checkpoint, "load_run", load_run)
     run = tmp_path / "run"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+import snnctl
 from snnctl.errors import ConfigError, DuplicateNameError, UnknownNameError
 from snnctl.registry import Provider, Registry, natural_key, resolve_kind
 
@@ -144,3 +145,14 @@ def test_a_factory_taking_kwargs_receives_unnamed_arguments():
     r = Registry()
     r.register("neuron", "wrapped", wrapper, provider=P1, description="x")
     assert r.create("neuron", "wrapped", gain="2", tau=3.0) == (2.0, {"tau": 3.0})
+
+
+def test_the_registry_records_the_components_a_model_is_built_from():
+    reg = snnctl.registry()
+    with reg.recording() as outer:
+        with reg.recording() as inner:
+            snnctl.create_model("test-vgg-sma", neuron="plif")
+        snnctl.create("neuron", "if")
+    assert [(e.kind, e.name) for e in inner] == [("model", "test-vgg-sma"), ("neuron", "plif"), ("surrogate", "atan"),
+                                                 ("attention", "sma")]
+    assert [(e.kind, e.name) for e in outer][-1] == ("neuron", "if")

@@ -17,7 +17,8 @@ from torch import Tensor
 from snnctl.config import RunConfig
 from snnctl.errors import ConfigError
 
-__all__ = ["DataInfo", "check_names", "make_run_dataset", "describe_data", "data_info", "build_model", "attach_regularizers"]
+__all__ = ["DataInfo", "check_names", "make_run_dataset", "describe_data", "data_info", "build_model", "resolved_model_args",
+           "attach_regularizers"]
 
 
 @dataclass
@@ -133,6 +134,13 @@ def model_args(cfg: RunConfig, info: DataInfo) -> dict[str, Any]:
 
 def _norm(v: Any) -> Any:
     return list(v) if isinstance(v, (list, tuple)) else v
+
+
+def resolved_model_args(cfg: RunConfig, info: DataInfo) -> dict[str, Any]:
+    """Every setting of the run's model after validation, as JSON: enough to rebuild it by name alone."""
+    import snnctl
+
+    return snnctl.registry().validate("model", cfg.model.name, model_args(cfg, info)).model_dump(mode="json")
 
 
 def build_model(cfg: RunConfig, info: DataInfo):

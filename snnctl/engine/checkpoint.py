@@ -20,18 +20,20 @@ import json
 import os
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from snnctl.data.cache import fsync_file
 from snnctl.errors import SnnctlError
 
 FORMAT = "snnctl-checkpoint-1"
 
 __all__ = ["save_checkpoint", "copy_checkpoint", "checkpoint_dir", "read_model_file", "read_train_state", "load_run", "LoadedRun",
+           "load_state",
            "optimizer_state", "restore_optimizer", "rng_state", "restore_rng"]
 
 
@@ -43,7 +45,7 @@ def checkpoint_dir(run_dir: Path, which: str) -> Path:
         if (candidate / "model.safetensors").is_file():
             return candidate
     if not (run_dir / "config.yaml").is_file():
-        raise SnnctlError(f"{run_dir} is not a run folder (no config.yaml)",
+        raise SnnctlError(f"{run_dir} is not a run folder: it has no config.yaml",
                           "Give the folder 'snnctl train' created, e.g. runs/<name>.")
     raise SnnctlError(f"run {run_dir} has no '{which}' checkpoint yet",
                       "A run writes its checkpoints at the end of each epoch.")
@@ -64,7 +66,7 @@ def save_checkpoint(run_dir: Path, which: str, model_state: dict[str, torch.Tens
               metadata={"format": FORMAT})
     (new / "state.json").write_text(json.dumps(state_json, indent=1))
     for f in new.iterdir():
-        _fsync(f)
+        fsync_file(f)
     return _swap_in(run_dir, which)
 
 
@@ -83,7 +85,7 @@ def copy_checkpoint(run_dir: Path, source: str, which: str) -> Path:
             os.link(f, new / f.name)
         except OSError:
             shutil.copy2(f, new / f.name)
-            _fsync(new / f.name)
+            fsync_file(new / f.name)
     return _swap_in(run_dir, which)
 
 
@@ -98,16 +100,10 @@ def _swap_in(run_dir: Path, which: str) -> Path:
     return final
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_model_file(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Weights and metadata of a ``model.safetensors``; a missing or damaged file is named."""
+def read_model_file(file: Path, damaged_hint: str = "The file is damaged; use the run's other checkpoint (best or last)."
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Weights and metadata of a safetensors file (a checkpoint's ``model.safetensors``, a bundle);
+    a missing or damaged file is named, with ``damaged_hint`` saying what to do."""
     from safetensors import SafetensorError, safe_open
 
     file = Path(file)
@@ -118,8 +114,7 @@ def read_model_file(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             meta = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise SnnctlError(f"{file} is not a readable safetensors file ({exc})",
-                          "The file is damaged; use the run's other checkpoint (best or last).") from None
+        raise SnnctlError(f"{file} is not a readable safetensors file ({exc})", damaged_hint) from None
     return state, meta
 
 
@@ -201,6 +196,8 @@ class LoadedRun:
     model: torch.nn.Module
     metadata: dict[str, str]
     classes: list[str]
+    components: list[Any] = field(default_factory=list)  # registry entries the model was built from
+    model_args: dict[str, Any] = field(default_factory=dict)  # the model's validated settings, as JSON
 
     @property
     def timesteps(self) -> int:
@@ -214,11 +211,11 @@ def load_run(path: Path, which: str = "best") -> LoadedRun:
     checkpoint, so the dataset itself is not needed.
     """
     from snnctl.config import read_run_config
-    from snnctl.engine.build import DataInfo, build_model
+    from snnctl.engine.build import DataInfo, build_model, resolved_model_args
 
     path = Path(path).expanduser()
     if not (path / "config.yaml").is_file():
-        raise SnnctlError(f"{path} is not a run folder (no config.yaml)",
+        raise SnnctlError(f"{path} is not a run folder: it has no config.yaml",
                           "Give the folder 'snnctl train' created, e.g. runs/<name>.")
     cfg = read_run_config(path / "config.yaml")
     ckpt = checkpoint_dir(path, which)
@@ -230,10 +227,30 @@ def load_run(path: Path, which: str = "best") -> LoadedRun:
                           "It was not written by 'snnctl train'.") from None
     info = DataInfo(data["name"], data["kind"], data["classes"], data["in_channels"], tuple(data["input_size"]),
                     data["timesteps"])
-    model = build_model(cfg, info)
-    model.load_state_dict(state)
+    import snnctl
+
+    with snnctl.registry().recording() as used:
+        model = build_model(cfg, info)
+    load_state(model, state, ckpt / "model.safetensors")
     model.eval()
-    return LoadedRun(path, ckpt, cfg, model, meta, list(info.classes))
+    return LoadedRun(path, ckpt, cfg, model, meta, list(info.classes), list(used), resolved_model_args(cfg, info))
+
+
+def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], file: Path) -> None:
+    """Load weights read from ``file`` into ``model``, refusing any tensor that is missing, extra, or of
+    another shape or dtype (``load_state_dict`` would cast a changed dtype silently)."""
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    extra = [k for k in state if k not in want]
+    wrong = [f"{k} is {tuple(state[k].shape)} {str(state[k].dtype).removeprefix('torch.')}, the model's "
+             f"{tuple(v.shape)} {str(v.dtype).removeprefix('torch.')}"
+             for k, v in want.items() if k in state and (state[k].shape != v.shape or state[k].dtype != v.dtype)]
+    problems = ([f"{len(missing)} tensor(s) missing (e.g. {missing[0]})"] if missing else []) + \
+               ([f"{len(extra)} unexpected (e.g. {extra[0]})"] if extra else []) + wrong[:3]
+    if problems:
+        raise SnnctlError(f"{file} does not fit the model it describes: {'; '.join(problems)}",
+                          "The file is damaged or was written for other settings; use another checkpoint or export.")
+    model.load_state_dict(state)
 
 
 def model_metadata(cfg: Any, info: Any, epoch: int, config_hash: str) -> dict[str, str]:
