@@ -200,6 +200,15 @@ class SMA(Attention):
         return (f"{super().extra_repr()}, kernels={self.kernels}, c_reduction={self.c_reduction}, "
                 f"t_reduction={self.t_reduction}, branch={self.branch!r}")
 
+    def to_nir(self, ctx):
+        """SMA has no NIR form: its weights come from spatial means, gate MLPs and softmaxes over scales
+        that multiply the branches, and the temporal gate reads every step of the sequence at once."""
+        from snnctl.export.base import NotExportable
+
+        raise NotExportable("channel and temporal attention over scales (spatial means, gate MLPs, softmax over "
+                            "scales, branch products; the temporal gate sees all T steps at once): NIR has no "
+                            "softmax, reduction or multiplicative node, and its graphs run one step at a time")
+
 
 class SMAC(SMA):
     """SMA-C: channel attention only (the temporal attention factor is dropped)."""
@@ -218,6 +227,10 @@ class NoAttention(Attention):
 
     def forward(self, x: Tensor) -> Tensor:
         return x
+
+    def to_nir(self, ctx):
+        """The identity: left out of a NIR graph."""
+        return None
 
 
 # -- configs ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def merge_attention_args(attention: str, defaults: dict[str, Any], given: dict[s
 
 # -- SMA-VGG ----------------------------------------------------------------------------------------------
 class VGG(SpikingModel):
-    """SMA-VGG: blocks conv3x3 -> [attention] -> BN -> neuron -> max-pool, then an FC head with spiking layers."""
+    """SMA-VGG: blocks conv3x3 -> [attention] -> BN -> neuron -> 2x2 pool (max or average), then an FC head with spiking layers."""
 
     def __init__(self, cfg: Any) -> None:
         """Build from a config with the fields of :class:`VGGConfig` (attributes)."""
@@ -48,7 +48,7 @@ class VGG(SpikingModel):
                 layers["attention"] = make_attention(attention, width, timesteps, att_args)
             layers["norm"] = SeqFold(nn.BatchNorm2d(width))
             layers["neuron"] = make_neuron(neuron, neuron_args, step_mode="m")
-            layers["pool"] = SeqFold(nn.MaxPool2d(2, 2))
+            layers["pool"] = SeqFold(nn.MaxPool2d(2, 2) if cfg.pool == "max" else nn.AvgPool2d(2, 2))
             blocks.append(nn.Sequential(layers))
             c_in = width
         self.features = nn.Sequential(*blocks)
@@ -98,6 +98,8 @@ class VGGConfig(_Config):
     widths: list[int] = Field([64, 128, 256, 512, 512], min_length=1, description="output channels of the conv blocks")
     hidden: list[int] = Field([2048, 1024], description="widths of the spiking FC layers of the head")
     pool_size: int = Field(3, gt=0, description="adaptive average pool size before the head")
+    pool: Literal["max", "avg"] = Field("max", description="2x2 pooling after each conv block: max (the paper's) or avg "
+                                                           "(average pooling, which NIR can express)")
     attention_blocks: list[int] = Field([2, 3], description="1-based conv blocks followed by attention")
     dropout: float = Field(0.5, ge=0, lt=1, description="dropout after each spiking FC layer (one mask per sample)")
 

@@ -60,6 +60,9 @@ from snnctl import hookimpl
 from snnctl.errors import ConfigError
 from snnctl.nn import Neuron, Surrogate
 
+SOFT_RESET = ("soft reset (v_reset='soft') subtracts the threshold; NIR's neurons reset the membrane to v_reset "
+              "(use a hard reset, v_reset=0.0)")
+
 
 @dataclass(frozen=True)
 class Dynamics:
@@ -456,6 +459,24 @@ class _Leaky(FusedNeuron):
     def extra_repr(self) -> str:
         return f"tau={self.tau:.6g}, decay_input={self.decay_input}, {_common_reset_repr(self)}, {super().extra_repr()}"
 
+    def to_nir(self, ctx):
+        """NIR's ``LIF`` under forward Euler with step ``dt``: ``tau = tau_steps * dt``, ``v_leak = v_reset``,
+        ``r = 1`` (``decay_input``, H = V + (X - (V - v_r)) / tau) or ``r = tau_steps`` (H = V - (V - v_r) / tau + X).
+
+        snnctl fires at H >= threshold, NIR at v > threshold: they differ only for a membrane exactly
+        on the threshold.
+        """
+        import nir
+
+        from snnctl.export import NotExportable
+
+        if self.v_reset is None:
+            raise NotExportable(SOFT_RESET)
+        tau = float(self.tau)
+        return nir.LIF(tau=ctx.full(tau * ctx.dt), r=ctx.full(1.0 if self.decay_input else tau),
+                       v_leak=ctx.full(self.v_reset), v_threshold=ctx.full(self.v_threshold),
+                       v_reset=ctx.full(self.v_reset))
+
 
 class LIF(_Leaky):
     """Leaky integrate-and-fire, identical to SpikingJelly's LIFNode."""
@@ -486,8 +507,8 @@ class PLIF(_Leaky):
 
     @property
     def tau(self) -> float:
-        """The current time constant, 1 / sigmoid(w)."""
-        return float(1.0 / torch.sigmoid(self.w.detach()))
+        """The current time constant, 1 / sigmoid(w) (in float64)."""
+        return float(1.0 / torch.sigmoid(self.w.detach().double()))
 
     def decay_weight(self) -> Tensor:
         return self.w
@@ -510,6 +531,16 @@ class IF(FusedNeuron):
 
     def extra_repr(self) -> str:
         return f"{_common_reset_repr(self)}, {super().extra_repr()}"
+
+    def to_nir(self, ctx):
+        """NIR's ``IF`` (dv/dt = r I) under forward Euler with step ``dt``: ``r = 1 / dt``, so one step adds X."""
+        import nir
+
+        from snnctl.export import NotExportable
+
+        if self.v_reset is None:
+            raise NotExportable(SOFT_RESET)
+        return nir.IF(r=ctx.full(1.0 / ctx.dt), v_threshold=ctx.full(self.v_threshold), v_reset=ctx.full(self.v_reset))
 
 
 class IFConfig(_Config):
@@ -540,6 +571,15 @@ class MSLIF(FusedNeuron):
 
     def dynamics(self) -> Dynamics:
         return Dynamics("ms", self.v_threshold, 0.0, True, self.surrogate, decay=self.decay, strict=True)
+
+    def to_nir(self, ctx):
+        """NIR's ``LIF`` under forward Euler: U = decay * U + X is ``dt / tau = 1 - decay`` and ``r = 1 / (1 - decay)``,
+        with ``v_leak = v_reset = 0``; MS-LIF fires where U > threshold, as NIR's LIF does."""
+        import nir
+
+        keep = 1.0 - self.decay
+        return nir.LIF(tau=ctx.full(ctx.dt / keep), r=ctx.full(1.0 / keep), v_leak=ctx.full(0.0),
+                       v_threshold=ctx.full(self.v_threshold), v_reset=ctx.full(0.0))
 
     def extra_repr(self) -> str:
         return f"decay={self.decay}, v_threshold={self.v_threshold}, {super().extra_repr()}"

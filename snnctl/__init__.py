@@ -6,6 +6,7 @@ The small public API::
     snnctl.list_components("neuron")            # ['if', 'lif', 'ms-lif', 'plif', ...]
     lif = snnctl.create("neuron", "lif", tau=2.0)
     snnctl.create_neuron("plif", surrogate="sigmoid")
+    model = snnctl.load("runs/default/export/vgg5-sma-best.safetensors")   # an exported bundle
 
 Plugins implement the hooks in :mod:`snnctl.hookspecs`, marked with :data:`snnctl.hookimpl`.
 """
@@ -33,6 +34,7 @@ __all__ = [
     "create_surrogate",
     "create_model",
     "list_models",
+    "load",
 ]
 
 
@@ -72,3 +74,15 @@ def create_model(name: str, /, **kwargs: Any) -> Any:
 
 def list_models(pattern: str = "*") -> list[str]:
     return list_components("model", pattern)
+
+
+def load(path: Any, /, **options: Any) -> Any:
+    """The model saved at ``path`` in eval mode: a bundle (``snnctl export``), a NIR graph, or a run folder.
+
+    A bundle is rebuilt through the registry from the components it names; a NIR graph (written by
+    snnctl or another tool) runs in snnctl's NIR interpreter. ``options`` go to the format's loader
+    (NIR: ``dt``, the seconds one step stands for, where the file does not record it).
+    """
+    from snnctl.export import load as _load
+
+    return _load(path, **options)

@@ -160,10 +160,19 @@ def register_monitors(register):
 
 @hookspec
 def register_exporters(register):
-    """Register exporters of trained models.
+    """Register exporters of trained models: ``snnctl export SOURCE --format NAME``.
 
-    An exporter writes a model to a file format and verifies the result by reloading it and comparing
-    outputs with the original.
+    An exporter is a ``snnctl.export.Exporter`` built from its config (``--set KEY=VALUE``). For one
+    export ``snnctl export`` calls ``preflight(model, ctx)`` (a list of ``snnctl.export.Problem``
+    for every module the format cannot express exactly; any one stops the export before writing),
+    ``write(model, path, ctx)`` (write the file at the temporary ``path`` it is given; return report
+    entries such as ``folded`` and ``removed``) and ``verify(path, model, ctx)`` (read the file back
+    with a reader that did not write it and compare it with the model on ``ctx.batches()``, real
+    samples ``[T, B, C, H, W]``; return a ``snnctl.export.Verification``). Only a file that passes is
+    renamed into place. Its ``suffix`` names the file type and ``packages`` the optional packages it
+    needs. An exporter whose files can be run again implements ``can_load(path)`` and
+    ``load(path, **options)`` (an ``snnctl.export.OpenedModel``); ``snnctl.load``, ``snnctl evaluate``
+    and ``snnctl profile`` then accept those files. docs/export.md has a complete example.
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.

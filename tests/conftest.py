@@ -65,3 +65,52 @@ def plugin_dir(tmp_path):
 
     write.path = folder  # type: ignore[attr-defined]
     return write
+
+
+# -- trained runs for the export tests --------------------------------------------------------------
+EXPORT_DATA = {"train_per_class": 4, "test_per_class": 2, "size": 16}
+
+
+@dataclass
+class Runs:
+    """Tiny trained runs (T=4, 2x16x16 frames, 8 classes) in ``root/runs``, their frame cache in ``root/cache``."""
+
+    root: Path
+
+    def __getitem__(self, name: str) -> Path:
+        return self.root / "runs" / name
+
+
+def train_tiny(name: str, model: str, regularizers: tuple[str, ...] = (), epochs: int = 2, **model_args) -> None:
+    """Train a tiny run in the current folder (``runs/NAME``) through the engine, as ``snnctl train`` would."""
+    import json
+
+    from snnctl.config import resolve_config
+    from snnctl.engine.train import train
+
+    sets = [f"data.args={json.dumps(EXPORT_DATA)}"] + [f"model.args.{k}={json.dumps(v)}" for k, v in model_args.items()]
+    flags = {"name": name, "model": {"name": model}, "regularizers": [{"name": r} for r in regularizers],
+             "timesteps": 4, "epochs": epochs, "batch_size": 8}
+    train(resolve_config(assignments=sets, flags=flags))
+
+
+@pytest.fixture(scope="session")
+def export_runs(tmp_path_factory) -> Runs:
+    """``sma``: test-vgg-sma with AZO (max pooling, SMA); ``avg``: test-vgg with average pooling and lif."""
+    root = tmp_path_factory.mktemp("export-runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SNNCTL_CACHE", str(root / "cache"))
+        mp.chdir(root)
+        plugins.configure([])
+        train_tiny("sma", "test-vgg-sma", ("azo",))
+        train_tiny("avg", "test-vgg", pool="avg")
+        plugins.configure([])
+    return Runs(root)
+
+
+@pytest.fixture
+def runs(export_runs, monkeypatch, tmp_path) -> Runs:
+    """The tiny trained runs, with their cache; the test works in its own ``tmp_path``."""
+    monkeypatch.setenv("SNNCTL_CACHE", str(export_runs.root / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return export_runs

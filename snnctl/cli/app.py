@@ -11,7 +11,7 @@ from rich.markup import escape
 
 import snnctl
 from snnctl import plugins
-from snnctl.cli import evaluate_cmd, info_cmd, list_cmd, plugins_cmd, preprocess_cmd, profile_cmd, train_cmd
+from snnctl.cli import evaluate_cmd, export_cmd, info_cmd, list_cmd, plugins_cmd, preprocess_cmd, profile_cmd, train_cmd
 from snnctl.cli.output import stderr, warn
 from snnctl.errors import SnnctlError
 
@@ -71,6 +71,7 @@ def build_app(plugins_dirs: list[str] | None = None) -> typer.Typer:
     profile_cmd.install(app)
     train_cmd.install(app)
     evaluate_cmd.install(app)
+    export_cmd.install(app)
     plugins.configure(plugins_dirs or [], report=_report_plugin_failure)
     plugins.get_manager().extend_cli(app)
     return app

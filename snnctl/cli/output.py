@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 
 stdout = Console(soft_wrap=False)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -30,3 +32,23 @@ def human_bytes(n: float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+def log(message: str) -> None:
+    """A progress message on stderr, printed as it is (no markup)."""
+    stderr.print(escape(message), highlight=False)
+
+
+@contextlib.contextmanager
+def frames_progress() -> Iterator[Callable[[int, int], None]]:
+    """A transient bar on stderr while frames are prepared; yields its ``advance(done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    progress = Progress(TextColumn("[bold]frames[/bold]"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True)
+    task = progress.add_task("frames", total=None)
+
+    def advance(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield advance

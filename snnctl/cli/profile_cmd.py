@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from snnctl.cli.options import JsonOpt, completer, parse_sets
-from snnctl.cli.output import human_bytes, print_json, stderr, stdout, warn
+from snnctl.cli.output import frames_progress, human_bytes, log, print_json, stderr, stdout, warn
 
 
 # -- number formatting ------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def sparkline(values: list[float]) -> str:
 # -- the command ----------------------------------------------------------------------------------------------
 def profile(
     model_or_run_dir: Annotated[str, typer.Argument(metavar="MODEL_OR_RUN_DIR", autocompletion=completer("model"),
-                                                help="A model name (built to fit the data), or a run directory (it holds config.yaml).",
+                                                help="A model name (built to fit the data), a run directory (it holds config.yaml), or an exported bundle (.safetensors) or NIR graph (.nir).",
                                                 show_default=False)],
     spikes: Annotated[bool, typer.Option("--spikes", help="Firing rates per spiking layer (SMA's branches included): mean, per time step, silent and dead neurons, spikes per sample.")] = False,
     ops: Annotated[bool, typer.Option("--ops", help="Per layer: dense MACs, spike or analog input, SOPs, MACs, neuron updates, parameters; footprint and sparsity.")] = False,
@@ -75,6 +75,7 @@ def profile(
     download: Annotated[bool, typer.Option("--download/--no-download", help="Download missing data through tonic's URLs.")] = True,
     which: Annotated[str, typer.Option("--which", help="Checkpoint of a run directory: 'best' or 'last'.")] = "best",
     device: Annotated[str, typer.Option("--device", help="Device to run on: cpu, cuda or cuda:N.")] = "cpu",
+    dt: Annotated[Optional[float], typer.Option("--dt", metavar="SECONDS", help="NIR graphs: seconds per time step, for a graph that does not record it (default 1e-4).")] = None,
     cost: Annotated[Optional[list[str]], typer.Option("--cost", metavar="TABLE", help="Energy cost table: fp32-45nm (4.6/0.9 pJ), fp16, int8, or NAME:mac=PJ,ac=PJ; repeatable. Default: the three named tables.")] = None,
     first_layer_per_step: Annotated[bool, typer.Option("--first-layer-per-step/--first-layer-once", help="'paper' convention: charge the first layer's MACs at every time step (event frames), or once (a static image repeated T times).")] = True,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="--speed: timed runs per measurement, after one warm-up run (the median is reported).")] = 3,
@@ -103,7 +104,8 @@ def profile(
         require_matplotlib()  # fail before the work, not after it
     target = open_target(model_or_run_dir, data=data, data_args=parse_sets(data_set, "--data-set"),
                          model_args=parse_sets(model_set, "--model-set"), timesteps=timesteps, root=root,
-                         cache_dir=cache_dir, which=which, random_input=random_input, device=device)
+                         cache_dir=cache_dir, which=which, random_input=random_input, device=device,
+                         load_options={} if dt is None else {"dt": dt})
     report = _run(target, sections, samples, batch_size, split, tables, first_layer_per_step, repeat, download)
     written: list[Path] = []
     if csv is not None:
@@ -128,20 +130,9 @@ def profile(
 
 
 def _run(target, sections, samples, batch_size, split, tables, first_layer_per_step, repeat, download) -> dict[str, Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from snnctl.profile import run_profile
 
-    progress = Progress(TextColumn("[bold]frames[/bold]"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True)
-    task = progress.add_task("frames", total=None)
-
-    def advance(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    def log(message: str) -> None:
-        stderr.print(escape(message), highlight=False)
-
-    with progress:
+    with frames_progress() as advance:
         return run_profile(target, sections=sections, samples=samples, batch_size=batch_size, split=split,
                            costs=tables, first_layer_per_step=first_layer_per_step, repeat=repeat, download=download,
                            data_progress=advance, log=log)
@@ -150,7 +141,7 @@ def _run(target, sections, samples, batch_size, split, tables, first_layer_per_s
 # -- tables ------------------------------------------------------------------------------------------------
 def print_report(report: dict[str, Any]) -> None:
     m, d = report["model"], report["data"]
-    source = f"run {m['path']}" if m["source"] == "run" else "registry"
+    source = "registry" if m["source"] == "registry" else f"{m['source']} {m['path']}"
     shape = "x".join(str(v) for v in m["input"] if v is not None)
     stdout.print(f"[bold]{escape(m['name'])}[/bold] ({escape(source)}): {m['parameters']:,} parameters, "
                  f"input {shape}, {m['classes']} classes, T={m['timesteps']}, on {report['device']}", highlight=False)

@@ -236,7 +236,11 @@ def _attention_owners(model: nn.Module) -> dict[str, str]:
 
 
 def _labels(model: nn.Module) -> dict[str, str]:
-    """Short names: the qualified names without the ``layers`` step of :class:`snnctl.nn.SeqFold` wrappers."""
+    """Short names: the qualified names without the ``layers`` step of :class:`snnctl.nn.SeqFold` wrappers.
+
+    A model may name its layers itself with a ``layer_labels()`` method (module path -> label), as the
+    NIR interpreter does with the graph's node names.
+    """
     modules = dict(model.named_modules())
     out = {}
     for name in modules:
@@ -244,6 +248,9 @@ def _labels(model: nn.Module) -> dict[str, str]:
         kept = [part for i, part in enumerate(parts)
                 if not (part == "layers" and isinstance(modules.get(".".join(parts[:i])), SeqFold))]
         out[name] = ".".join(kept) or name
+    own = getattr(model, "layer_labels", None)
+    if callable(own):
+        out.update({k: v for k, v in own().items() if k in out})
     return out
 
 

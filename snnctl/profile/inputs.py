@@ -3,7 +3,8 @@
 A model name is built to fit the dataset: the model's ``in_channels``, ``num_classes``, ``input_size``
 and ``timesteps`` fields (where its config has them) are set from the dataset's frames, T being
 ``timesteps`` or the dataset's default; ``model_args`` override them. A run directory (it holds
-``config.yaml``) brings its trained model, its T and its dataset settings. Samples come from the
+``config.yaml``) or an exported file (a bundle, a NIR graph) brings its trained model, its T and its
+dataset settings (a NIR graph from another tool: the given ``data``, else the default). Samples come from the
 frame cache (built on first use, as ``snnctl preprocess`` would), spread evenly over the split so every
 class is represented; with ``random_input`` they are uniform random tensors of the model's input shape.
 """
@@ -34,7 +35,7 @@ class Target:
 
     model: nn.Module
     name: str
-    source: str  # "registry" or "run"
+    source: str  # "registry", "run", or the format of an exported file ("bundle", "nir")
     timesteps: int
     path: Optional[Path] = None
     data: Optional[DataSpec] = None
@@ -58,14 +59,20 @@ def _looks_like_path(arg: str) -> bool:
 def open_target(model_or_run: str, *, data: Optional[str] = None, data_args: Optional[dict[str, Any]] = None,
                 model_args: Optional[dict[str, Any]] = None, timesteps: Optional[int] = None,
                 root: Optional[Path] = None, cache_dir: Optional[Path] = None, which: str = "best",
-                random_input: bool = False, device: str | torch.device = "cpu") -> Target:
-    """The model and its data from a model name or a run directory (see the module docstring)."""
+                random_input: bool = False, device: str | torch.device = "cpu",
+                load_options: Optional[dict[str, Any]] = None) -> Target:
+    """The model and its data from a model name, a run directory or an exported file (see the module docstring).
+
+    ``load_options`` go to the loader of an exported file (NIR graphs: ``dt``).
+    """
     path = Path(model_or_run).expanduser()
-    if path.is_dir():
-        target = _open_run(path, data, data_args, model_args, timesteps, root, cache_dir, which, random_input)
+    if path.exists():
+        target = _open_saved(path, data, data_args, model_args, timesteps, root, cache_dir, which, random_input,
+                             load_options or {})
     elif _looks_like_path(model_or_run):
-        raise SnnctlError(f"{model_or_run}: no such run directory",
-                          "Give a run directory (it holds config.yaml) or a model name ('snnctl list models').")
+        raise SnnctlError(f"{model_or_run}: no such run directory or file",
+                          "Give a run directory (it holds config.yaml), a bundle or NIR graph, or a model name "
+                          "('snnctl list models').")
     else:
         target = _open_model(model_or_run, data, data_args, model_args, timesteps, root, cache_dir, random_input)
     target.model.to(resolve_device(str(device)))
@@ -114,22 +121,28 @@ def _check_fit(model: nn.Module, name: str, fit: dict[str, Any], dataset: str) -
         )
 
 
-def _open_run(path: Path, data: Optional[str], data_args: Optional[dict[str, Any]],
-              model_args: Optional[dict[str, Any]], timesteps: Optional[int], root: Optional[Path],
-              cache_dir: Optional[Path], which: str, random_input: bool) -> Target:
-    if not (path / "config.yaml").is_file():
-        raise SnnctlError(f"{path} is not a run directory: it has no config.yaml",
-                          "Give a folder written by 'snnctl train', or a model name ('snnctl list models').")
-    if model_args:
-        raise ConfigError("--model-set: a run directory's model is fixed by its config.yaml",
-                          "Leave out --model-set, or profile a model name instead.")
-    from snnctl.engine import checkpoint
+def _open_saved(path: Path, data: Optional[str], data_args: Optional[dict[str, Any]],
+                model_args: Optional[dict[str, Any]], timesteps: Optional[int], root: Optional[Path],
+                cache_dir: Optional[Path], which: str, random_input: bool, load_options: dict[str, Any]) -> Target:
+    """A trained model: a run directory, or a file ``snnctl.load`` reads (a bundle, a NIR graph)."""
+    from snnctl.export import open_model
 
-    run = checkpoint.load_run(path, which=which)
-    cfg = run.config
-    t = int(run.model.timesteps)
-    if timesteps is not None and timesteps != t:
-        raise ConfigError(f"--timesteps {timesteps}: the run's model was trained with T={t}",
-                          "Leave out --timesteps; a run is profiled at its own T.")
-    spec = None if random_input else DataSpec.from_section(cfg.data).choose(data, data_args, root, cache_dir)
-    return Target(run.model, cfg.model.name, "run", t, path=Path(run.path), data=spec)
+    if model_args:
+        raise ConfigError("--model-set: a trained model's settings are fixed by the model itself",
+                          "Leave out --model-set, or profile a model name instead.")
+    opened = open_model(path, which, **load_options)
+    t = opened.timesteps
+    if timesteps is not None and t and timesteps != t:
+        raise ConfigError(f"--timesteps {timesteps}: the model was trained with T={t}",
+                          "Leave out --timesteps; a trained model is profiled at its own T.")
+    spec: Optional[DataSpec] = None
+    if not random_input:
+        spec = opened.data.choose(data, data_args, root, cache_dir) if opened.data is not None else \
+            DataSpec(data or DEFAULT_DATASET, dict(data_args or {}), root, cache_dir)
+    if not t:  # a graph that records no T: the given one, else the dataset's
+        if timesteps is None and spec is None:
+            raise ConfigError(f"{path} records no number of time steps", "Give --timesteps.")
+        t = timesteps or describe_data(spec.name, make_dataset(spec.name, spec.args), None, spec.downsample,
+                                       spec.root).timesteps
+        opened.model.timesteps = t
+    return Target(opened.model, opened.name, opened.kind, t, path=path, data=spec)
