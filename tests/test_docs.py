@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -75,3 +76,51 @@ def test_training_doc_lists_every_config_field():
     text = (ROOT / "docs" / "training.md").read_text()
     block = text.split("<!-- config-reference: start -->\n")[1].split("<!-- config-reference: end -->")[0]
     assert block == reference_markdown(), "regenerate the table with: python -m snnctl.config"
+
+
+def _blocks(page: str) -> list[tuple[str, str]]:
+    return re.findall(r"```(bash|python)\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)
+
+
+def test_export_guide_runs_as_written(cli, plugin_dir, tmp_path, monkeypatch):
+    """docs/export.md: the tour's commands, then its Python examples, then its two plugins."""
+    import shlex
+
+    import snnctl
+    from snnctl import plugins
+
+    monkeypatch.setenv("SNNCTL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    # the tour trains full runs; here each is one epoch on a few samples (the commands are otherwise verbatim)
+    small = ["--epochs", "1", "--batch-size", "8", "--set", 'data.args={"train_per_class": 2, "test_per_class": 1}',
+             "--quiet"]
+    blocks = _blocks("export.md")
+    tour = [code for lang, code in blocks if lang == "bash"][0]
+    for line in filter(str.strip, tour.splitlines()):
+        command, _, comment = line.partition("#")
+        args = shlex.split(command)
+        assert args[0] == "snnctl"
+        args = args[1:] + (small if args[1] == "train" else [])
+        r = cli(*args)
+        assert r.code == (2 if "exit 2" in comment else 0), (line, r.stderr[-2000:])
+    assert Path("model.safetensors").is_file() and Path("model.onnx").is_file() and Path("graph.nir").is_file()
+    assert not Path("model.nir").exists()
+    examples = [code for lang, code in blocks if lang == "python" and "hookimpl" not in code]
+    assert len(examples) == 2
+    for code in examples:
+        exec(compile(code, "docs/export.md", "exec"), {})
+    exporter, neuron = [code for lang, code in blocks if lang == "python" and "hookimpl" in code]
+    plugin_dir("npz_export.py", exporter)
+    plugin_dir("gain_if.py", neuron)
+    folder = str(plugin_dir.path)
+    r = cli("--plugins-dir", folder, "export", "runs/default", "--format", "npz", "--set", "compressed=true")
+    assert r.code == 0, r.stderr
+    assert Path("runs/default/export/vgg5-sma-best.npz").is_file()
+    r = cli("--plugins-dir", folder, "train", "--model", "vgg5", "--neuron", "gain-if", "--reg", "none",
+            "--set", "model.args.pool=avg", "--name", "gain", *small)
+    assert r.code == 0, r.stderr
+    r = cli("--plugins-dir", folder, "export", "runs/gain", "--format", "nir", "--json")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["verification"]["spikes_differ"] == 0
+    plugins.configure([folder])
+    assert type(snnctl.load("runs/gain/export/vgg5-best.nir").nodes["features_0_neuron"]).__name__ == "NIRIntegrator"
