@@ -100,6 +100,14 @@ class ONNXExporter(Exporter):
         self._probe: Any = None
 
     def preflight(self, model: Any, ctx: ExportContext) -> list[Problem]:
+        import inspect
+
+        from snnctl.errors import SnnctlError
+
+        wanted = {"dynamo", "dynamic_shapes", "external_data", "optimize"}
+        if not wanted <= set(inspect.signature(torch.onnx.export).parameters):
+            raise SnnctlError(f"the 'onnx' format needs torch's torch.export-based ONNX exporter, which torch "
+                              f"{torch.__version__} lacks", "Use torch 2.6 or newer for ONNX export (snnctl supports 2.4-2.13).")
         size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
         if size >= PROTOBUF_LIMIT:
             return [Problem("", type(model).__name__, f"{size / 2**30:.1f} GiB of weights: one ONNX file holds at most "

@@ -410,3 +410,13 @@ def test_built_in_exporters_are_listed_with_their_settings(cli):
     assert {p["name"]: p["default"] for p in nir["parameters_schema"]} == {"dt": 1e-4}
     bad = cli("export", "x", "--format", "onnx", "--set", "opset=9")
     assert bad.code == 2 and "opset" in bad.stderr
+
+
+def test_onnx_export_on_a_torch_without_the_torch_export_exporter_says_so(cli, runs, monkeypatch):
+    def old_export(model, args, f, export_params=True, verbose=False, opset_version=None):  # torch 2.4's signature
+        raise AssertionError("not called")
+
+    monkeypatch.setattr(torch.onnx, "export", old_export)
+    r = cli("export", str(runs["avg"]), "--format", "onnx", "--out", "m.onnx")
+    assert r.code == 2 and "needs torch's torch.export-based ONNX exporter" in r.stderr and "2.6 or newer" in r.stderr
+    assert not Path("m.onnx").exists()
