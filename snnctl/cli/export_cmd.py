@@ -74,6 +74,10 @@ def export(
     print_report(report, written=True)
 
 
+def _samples(n: int) -> str:
+    return f"{n} sample" + ("" if n == 1 else "s")
+
+
 def _fmt(x: Any) -> str:
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
@@ -101,13 +105,13 @@ def print_report(report: dict[str, Any], written: bool) -> None:
         f"(tolerance {v['tolerance']:.3g} on samples without a flipped spike)")
     if "spikes_compared" in v:
         out(f"            spikes: {v['spikes_differ']:,} of {v['spikes_compared']:,} differ in {len(v['spikes'])} layers"
-            + (f"; {v['samples_with_flipped_spikes']} samples with a flipped spike" if v.get("samples_with_flipped_spikes") else ""))
+            + (f"; {_samples(v['samples_with_flipped_spikes'])} with a flipped spike" if v.get("samples_with_flipped_spikes") else ""))
     trained = v.get("against_trained_model")
     if trained:
         out(f"            against the trained model ({trained['precision']}): argmax agreement "
             f"{trained['argmax_agreement']:.2%}, max |logit difference| {trained['max_abs_logit_diff']:.3g}, "
             f"{trained['spikes_differ']:,} of {trained['spikes_compared']:,} spikes differ"
-            + (f" ({trained['samples_with_flipped_spikes']} samples)" if trained["samples_with_flipped_spikes"] else ""))
+            + (f" (in {_samples(trained['samples_with_flipped_spikes'])})" if trained["samples_with_flipped_spikes"] else ""))
     for failure in v.get("failures", []):
         out(f"            failure: {failure}")
     if written:
