@@ -14,7 +14,7 @@ structured values are JSON with sorted keys)::
     run_config      the resolved run config of the training run
     source          {"run", "checkpoint", "epoch", "config_hash"}
 
-The file is written by :func:`snnctl.export.files.safetensors_bytes`, so the same weights and
+The file is written by :func:`snnctl.files.safetensors_bytes`, so the same weights and
 metadata always give the same bytes, and read back by the safetensors library.
 """
 
@@ -29,7 +29,7 @@ import torch
 
 from snnctl.errors import SnnctlError, UnknownNameError
 from snnctl.export import Exporter, ExportContext, OpenedModel, Problem, Verification, component_record
-from snnctl.export.files import read_safetensors_header, safetensors_bytes
+from snnctl.files import read_safetensors_header, safetensors_bytes
 
 FORMAT = "snnctl-bundle-1"
 

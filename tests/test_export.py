@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import snnctl
-from snnctl.export.files import read_safetensors_header, safetensors_bytes
+from snnctl.files import read_safetensors_header, safetensors_bytes
 from snnctl.nn import reset_states
 
 

@@ -26,8 +26,9 @@ from typing import Any, Optional
 import numpy as np
 
 from snnctl.errors import SnnctlError
+from snnctl.files import atomic_write
 
-__all__ = ["FORMAT", "FrameSpec", "cache_root", "cache_key", "atomic_write", "fsync_file", "write_shard", "shard_meta",
+__all__ = ["FORMAT", "FrameSpec", "cache_root", "cache_key", "write_shard", "shard_meta",
            "FrameCache", "CachedFrames", "find_caches"]
 
 FORMAT = 1
@@ -61,36 +62,13 @@ def cache_key(identity: dict[str, Any], fingerprint: list[Any]) -> tuple[str, di
     return _digest(record)[:20], record
 
 
-def fsync_file(path: Path) -> None:
-    """Flush a written file to the disk (before it is renamed into place)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never a half-written file)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_shard(path: Path, frames: np.ndarray, labels: np.ndarray, meta: dict[str, Any]) -> int:
     """Write one shard atomically; returns its size in bytes."""
     from safetensors.numpy import save
 
     data = save({"frames": np.ascontiguousarray(frames), "labels": labels.astype(np.int64)},
                 metadata={"snnctl": json.dumps(meta, sort_keys=True)})
-    atomic_write(path, data)
+    atomic_write(path, data, f"frame cache shard {path.name}")
     return len(data)
 
 

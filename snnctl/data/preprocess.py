@@ -20,10 +20,11 @@ from typing import Any, Callable, Literal, Optional
 import numpy as np
 
 from snnctl.data.base import EventDataset, Recording
-from snnctl.data.cache import FrameSpec, atomic_write, cache_key, cache_root, shard_meta, write_shard
+from snnctl.data.cache import FrameSpec, cache_key, cache_root, shard_meta, write_shard
 from snnctl.data.frames import RecordingError, check_events, frame_shape, to_frames
 from snnctl.data.splits import split_recordings
 from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import atomic_write, make_dir
 
 __all__ = ["OnError", "RecordingFailed", "Report", "preprocess"]
 
@@ -162,12 +163,12 @@ def preprocess(
         report.seconds = time.perf_counter() - start
         return report
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, "the frame cache")
     for stale in out.glob(".*.tmp-*"):
         stale.unlink()
     split_doc = {"policy": dataset.split_policy, "seed": dataset.split_seed, "test_fraction": dataset.test_fraction,
                  **{name: [r.key for r in recs] for name, recs in splits.items()}}
-    atomic_write(out / "split.json", json.dumps(split_doc, indent=1).encode())
+    atomic_write(out / "split.json", json.dumps(split_doc, indent=1).encode(), "the frame cache's split.json")
 
     size = _shard_size(shape)
     tasks: list[tuple[str, Path, list[Recording]]] = []
@@ -232,7 +233,7 @@ def preprocess(
         }
     report.skipped = skipped
     manifest = {**record, "key": key, "frame_shape": list(shape), "splits": report.splits, "skipped": skipped}
-    atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode(), "the frame cache's manifest.json")
     report.seconds = time.perf_counter() - start
     return report
 

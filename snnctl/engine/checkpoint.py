@@ -17,23 +17,21 @@ either the previous checkpoint or the new one, never a mixture: ``<which>.new`` 
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
-from snnctl.data.cache import fsync_file
 from snnctl.errors import SnnctlError
+from snnctl.files import fsync_dir, link_or_copy, make_dir, remove_tree, replace, safetensors_bytes, write_file
 
 FORMAT = "snnctl-checkpoint-1"
 
-__all__ = ["save_checkpoint", "copy_checkpoint", "checkpoint_dir", "read_model_file", "read_train_state", "load_run", "LoadedRun",
-           "load_state",
+__all__ = ["save_checkpoint", "copy_checkpoint", "checkpoint_dir", "has_checkpoint", "checkpoint_epoch", "read_model_file",
+           "read_train_state", "read_metrics", "load_run", "LoadedRun", "load_state",
            "optimizer_state", "restore_optimizer", "rng_state", "restore_rng"]
 
 
@@ -47,26 +45,40 @@ def checkpoint_dir(run_dir: Path, which: str) -> Path:
     if not (run_dir / "config.yaml").is_file():
         raise SnnctlError(f"{run_dir} is not a run folder: it has no config.yaml",
                           "Give the folder 'snnctl train' created, e.g. runs/<name>.")
+    if (run_dir / which).is_dir():
+        other = "best" if which == "last" else "last"
+        raise SnnctlError(f"checkpoint {run_dir / which} is incomplete: its model.safetensors is missing",
+                          f"Use the run's other checkpoint ({other}), or start a new run.")
     raise SnnctlError(f"run {run_dir} has no '{which}' checkpoint yet",
                       "A run writes its checkpoints at the end of each epoch.")
 
 
+def has_checkpoint(run_dir: Path, which: str = "last") -> bool:
+    """Whether a run has written checkpoint ``which`` (its folder, or the ``.old`` copy of an interrupted swap)."""
+    return any((Path(run_dir) / name).exists() for name in (which, f"{which}.old"))
+
+
 def save_checkpoint(run_dir: Path, which: str, model_state: dict[str, torch.Tensor], metadata: dict[str, str],
                     state_tensors: dict[str, torch.Tensor], state_json: dict[str, Any]) -> Path:
-    """Write a checkpoint folder atomically (see the module docstring)."""
-    from safetensors.torch import save_file
+    """Write a checkpoint folder atomically (see the module docstring).
 
+    The same tensors and metadata always give the same bytes (:func:`snnctl.files.safetensors_bytes`),
+    so runs can be compared by checksum.
+    """
     run_dir = Path(run_dir)
     new = run_dir / f"{which}.new"
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in model_state.items()}, str(new / "model.safetensors"),
-              metadata={"format": FORMAT, **metadata})
-    save_file({k: v.detach().contiguous().cpu() for k, v in state_tensors.items()}, str(new / "state.safetensors"),
-              metadata={"format": FORMAT})
-    (new / "state.json").write_text(json.dumps(state_json, indent=1))
-    for f in new.iterdir():
-        fsync_file(f)
+    files = {
+        "model.safetensors": safetensors_bytes(model_state, {"format": FORMAT, **metadata}),
+        "state.safetensors": safetensors_bytes(state_tensors, {"format": FORMAT}),
+        "state.json": json.dumps(state_json, indent=1).encode(),
+    }
+    total = sum(len(b) for b in files.values())
+    what = f"checkpoint '{which}' of run {run_dir.name}"
+    remove_tree(new)
+    make_dir(new, what)
+    for name, blob in files.items():
+        write_file(new / name, blob, what, size=total)
+    fsync_dir(new)
     return _swap_in(run_dir, which)
 
 
@@ -78,26 +90,37 @@ def copy_checkpoint(run_dir: Path, source: str, which: str) -> Path:
     """
     run_dir = Path(run_dir)
     src, new = run_dir / source, run_dir / f"{which}.new"
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    for f in src.iterdir():
-        try:
-            os.link(f, new / f.name)
-        except OSError:
-            shutil.copy2(f, new / f.name)
-            fsync_file(new / f.name)
+    what = f"checkpoint '{which}' of run {run_dir.name}"
+    remove_tree(new)
+    make_dir(new, what)
+    for f in sorted(src.iterdir()):
+        link_or_copy(f, new / f.name, what)
+    fsync_dir(new)
     return _swap_in(run_dir, which)
 
 
 def _swap_in(run_dir: Path, which: str) -> Path:
     """Replace ``<which>`` by the complete ``<which>.new`` through ``<which>.old`` (see the module docstring)."""
     final, new, old = run_dir / which, run_dir / f"{which}.new", run_dir / f"{which}.old"
+    what = f"checkpoint '{which}' of run {run_dir.name}"
     if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(new, final)
-    shutil.rmtree(old, ignore_errors=True)
+        remove_tree(old)
+        replace(final, old, what)
+    replace(new, final, what)
+    fsync_dir(run_dir)
+    remove_tree(old)
     return final
+
+
+def checkpoint_epoch(ckpt: Path) -> Optional[int]:
+    """The epoch a checkpoint folder's ``model.safetensors`` says it holds (None if unreadable)."""
+    from snnctl.files import read_safetensors_header
+
+    try:
+        meta = (read_safetensors_header(ckpt / "model.safetensors") or {}).get("__metadata__") or {}
+        return int(meta["epoch"])
+    except (SnnctlError, KeyError, ValueError, TypeError):
+        return None
 
 
 def read_model_file(file: Path, damaged_hint: str = "The file is damaged; use the run's other checkpoint (best or last)."
@@ -118,19 +141,71 @@ def read_model_file(file: Path, damaged_hint: str = "The file is damaged; use th
     return state, meta
 
 
+#: what a checkpoint's state.json holds, and the type of each entry
+STATE_FIELDS = {"epoch": int, "batch": int, "partial": list, "best_acc": (int, float), "best_epoch": int,
+                "config_hash": str, "optimizer": dict, "rng": dict}
+
+
 def read_train_state(ckpt: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The training state of a checkpoint folder (``state.safetensors`` and ``state.json``), validated.
+
+    Every way the two files can be missing or damaged is one error naming the file.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    ckpt = Path(ckpt)
+    hint = "This checkpoint cannot be resumed; start a new run, or start from its weights with --init."
+    for name in ("state.safetensors", "state.json"):
+        if not (ckpt / name).is_file():
+            raise SnnctlError(f"checkpoint {ckpt} is incomplete: {name} is missing", hint)
     try:
         tensors = load_file(str(ckpt / "state.safetensors"))
-        state = json.loads((ckpt / "state.json").read_text())
-    except FileNotFoundError as exc:
-        raise SnnctlError(f"checkpoint {ckpt} is incomplete ({Path(exc.filename).name} missing)",
-                          "It cannot be resumed; start a new run, or init from its weights with --init.") from None
-    except (SafetensorError, json.JSONDecodeError, OSError) as exc:
-        raise SnnctlError(f"checkpoint {ckpt} is damaged ({exc})", "It cannot be resumed.") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise SnnctlError(f"{ckpt / 'state.safetensors'} is damaged ({exc})", hint) from None
+    file = ckpt / "state.json"
+    try:
+        state = json.loads(file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SnnctlError(f"{file} is not UTF-8 text: it is damaged", hint) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise SnnctlError(f"{file} is not valid JSON ({exc})", hint) from None
+    if not isinstance(state, dict):
+        raise SnnctlError(f"{file} holds {type(state).__name__}, not a JSON object", hint)
+    for key, kind in STATE_FIELDS.items():
+        if key not in state:
+            raise SnnctlError(f"{file} has no '{key}'", hint)
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise SnnctlError(f"{file}: '{key}' is {type(state[key]).__name__}, not what a checkpoint holds", hint)
+    for key in ("rng.torch", "rng.numpy"):
+        if key not in tensors:
+            raise SnnctlError(f"{ckpt / 'state.safetensors'} has no tensor '{key}'", hint)
     return tensors, state
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of a run's ``metrics.jsonl`` (none if it does not exist); a damaged line is named."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SnnctlError(f"{path} is not UTF-8 text: it is damaged",
+                          "Delete it; resuming rewrites the metrics of every epoch after the checkpoint.") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise SnnctlError(f"{path}, line {n}, is damaged (not an epoch's JSON object): {line[:60]!r}",
+                              "Remove that line (and those after it); the checkpoint holds the training state.")
+        rows.append(row)
+    return rows
 
 
 # -- optimizer ----------------------------------------------------------------------------------------------

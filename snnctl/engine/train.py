@@ -29,7 +29,7 @@ from typing import Any, Optional
 import torch
 
 from snnctl.config import RunConfig, config_hash, dump_yaml
-from snnctl.data.cache import atomic_write
+from snnctl.files import atomic_write, make_dir
 from snnctl.engine import build, checkpoint
 from snnctl.engine.data import augment_events, eval_batches, load_splits, train_batches
 from snnctl.engine.distributed import Dist
@@ -137,7 +137,7 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     # -- everything that can fail without data, first ---------------------------------------------------
     dataset = build.make_run_dataset(cfg)
     info = build.data_info(cfg, dataset)
-    torch.manual_seed(cfg.seed)
+    _seed_all(cfg.seed)
     model = build.build_model(cfg, info)
     regs = build.attach_regularizers(cfg, model)
     if cfg.init and resume is None:
@@ -157,9 +157,15 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     steps = n_train // cfg.batch_size
 
     # the run folder appears only once the data is there
-    run_dir = Path(resume) if resume is not None else dist.broadcast(_new_run_dir(cfg, info) if dist.main else None)
+    if resume is not None and not checkpoint.has_checkpoint(resume, "last"):
+        reporter.message(f"{resume} has no checkpoint yet: its training starts over")
+        if dist.main:
+            _clear_run(Path(resume))
+        run_dir, resume = Path(resume), None
+    else:
+        run_dir = Path(resume) if resume is not None else dist.broadcast(_new_run_dir(cfg, info) if dist.main else None)
     if resume is None and dist.main:
-        atomic_write(run_dir / "config.yaml", dump_yaml(cfg).encode())
+        atomic_write(run_dir / "config.yaml", dump_yaml(cfg).encode(), "the run config")
 
     model.to(device)
     if dist.enabled and cfg.sync_bn:
@@ -278,9 +284,9 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
                 state.best_acc, state.best_epoch = last_eval.top1, epoch + 1
             state.metrics.append(row)
             state.epoch, state.batch = epoch + 1, 0
-            if dist.main:
-                with open(metrics_file, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            if dist.main:  # rewritten whole, so a kill never leaves a torn line
+                atomic_write(metrics_file, "".join(json.dumps(r) + "\n" for r in state.metrics).encode(),
+                             "the run's metrics")
                 _save(run_dir, "last", state, model, optimizer, scaler, cfg, info, chash)
                 if improved:  # the same state: link last's files instead of writing them again
                     checkpoint.copy_checkpoint(run_dir, "last", "best")
@@ -299,13 +305,16 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
 def _new_run_dir(cfg: RunConfig, info: Any) -> Path:
     base = Path(cfg.output_dir).expanduser()
     name = cfg.name or f"{cfg.model.name}-{info.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    base.mkdir(parents=True, exist_ok=True)
+    make_dir(base, "the runs folder")
     for i in range(1000):
         path = base / (name if i == 0 else f"{name}-{i + 1}")
         try:
-            path.mkdir()
+            make_dir(path, "the run folder", exist_ok=False)
             return path
         except FileExistsError:
+            if cfg.name and i == 0 and _unstarted(path):  # killed before its first checkpoint: start it over
+                _clear_run(path)
+                return path
             if cfg.name and i == 0 and (path / "config.yaml").exists():
                 raise ConfigError(f"name: run folder {path} already exists",
                                   f"Continue it with 'snnctl train --resume {path}', or choose another --name.")
@@ -334,26 +343,86 @@ def _save(run_dir: Path, which: str, state: TrainState, model: torch.nn.Module, 
 
 def _restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any,
              state: TrainState, device: torch.device) -> tuple[int, int, list[float]]:
+    _tidy(run_dir)
     ckpt = checkpoint.checkpoint_dir(run_dir, "last")
     weights, meta = checkpoint.read_model_file(ckpt / "model.safetensors")
     tensors, js = checkpoint.read_train_state(ckpt)
     if js.get("config_hash") != config_hash(state.config):
         raise SnnctlError(f"{run_dir / 'config.yaml'} no longer matches the checkpoint in {ckpt}",
                           "Resuming needs the config the run was trained with; restore it or start a new run.")
-    model.load_state_dict(weights)
-    checkpoint.restore_optimizer(optimizer, {k: v.to(device) for k, v in tensors.items() if k.startswith("optim.")},
-                                 js["optimizer"])
-    if js.get("scaler") and scaler.is_enabled():
-        scaler.load_state_dict(js["scaler"])
-    checkpoint.restore_rng({k: v for k, v in tensors.items() if k.startswith("rng.")}, js["rng"])
+    checkpoint.load_state(model, weights, ckpt / "model.safetensors")
+    try:
+        checkpoint.restore_optimizer(optimizer, {k: v.to(device) for k, v in tensors.items() if k.startswith("optim.")},
+                                     js["optimizer"])
+        if js.get("scaler") and scaler.is_enabled():
+            scaler.load_state_dict(js["scaler"])
+        checkpoint.restore_rng({k: v for k, v in tensors.items() if k.startswith("rng.")}, js["rng"])
+    except (KeyError, IndexError, ValueError, TypeError, RuntimeError) as exc:
+        raise SnnctlError(f"checkpoint {ckpt} does not restore the optimizer and random generators "
+                          f"({type(exc).__name__}: {exc})",
+                          "It is damaged; start a new run, or start from its weights with --init.") from None
     state.best_acc, state.best_epoch = js["best_acc"], js["best_epoch"]
+    epoch = js["epoch"]
+    # A kill between writing last and linking best leaves best behind the state that says last is best.
+    if js["batch"] == 0 and js["best_epoch"] == epoch and epoch > 0 and _best_epoch(run_dir) != epoch:
+        checkpoint.copy_checkpoint(run_dir, ckpt.name, "best")
     metrics_file = run_dir / "metrics.jsonl"
-    if metrics_file.exists():  # drop lines of epochs the checkpoint does not include
-        rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r["epoch"] <= js["epoch"]]
-        atomic_write(metrics_file, "".join(json.dumps(r) + "\n" for r in rows).encode())
-        state.metrics = rows
-    return js["epoch"], js["batch"], list(js["partial"])
+    rows = [r for r in checkpoint.read_metrics(metrics_file) if r["epoch"] <= epoch]  # epochs the checkpoint includes
+    if metrics_file.exists():
+        atomic_write(metrics_file, "".join(json.dumps(r) + "\n" for r in rows).encode(), "the run's metrics")
+    state.metrics = rows
+    return epoch, js["batch"], list(js["partial"])
+
+
+def _best_epoch(run_dir: Path) -> Optional[int]:
+    """The epoch the run's ``best`` checkpoint holds, or None where there is none (or it is unreadable)."""
+    try:
+        return checkpoint.checkpoint_epoch(checkpoint.checkpoint_dir(run_dir, "best"))
+    except SnnctlError:
+        return None
+
+
+def _seed_all(seed: int) -> None:
+    """torch, numpy and Python generators from the run's seed: a plugin drawing from any of them repeats."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _tidy(run_dir: Path) -> None:
+    """Remove what a killed run left half-done: temporary files, a ``.new`` checkpoint it was writing,
+    and the ``.old`` one of a swap that had finished. The checkpoints themselves stay."""
+    from snnctl.files import remove_tree
+
+    for tmp in run_dir.glob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)
+    for which in ("last", "best"):
+        remove_tree(run_dir / f"{which}.new")
+        if (run_dir / which / "model.safetensors").is_file():
+            remove_tree(run_dir / f"{which}.old")
+
+
+#: what a run folder holds before its first checkpoint
+UNSTARTED = ("config.yaml", "metrics.jsonl", "last.new", "best.new")
+
+
+def _unstarted(run_dir: Path) -> bool:
+    """A run folder that snnctl made and that holds no checkpoint yet (empty, or a config and metrics)."""
+    return not checkpoint.has_checkpoint(run_dir, "last") and all(
+        p.name in UNSTARTED or (p.name.startswith(".") and ".tmp-" in p.name) for p in run_dir.iterdir())
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Empty a run folder that holds no checkpoint, for a fresh start in it (its config.yaml is rewritten)."""
+    import shutil
+
+    for path in run_dir.iterdir():
+        if path.name != "config.yaml":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def _diverged(run_dir: Path, epoch: int, batch: int, value: float) -> TrainingDiverged:

@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from snnctl.data.cache import fsync_file
+from snnctl.files import atomic_write, disk_error, fsync_file
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.export.base import ExportContext, Exporter, ExportRefused, VerificationFailed, require_packages
 from snnctl.export.source import OpenedModel, open_model
@@ -120,8 +120,7 @@ def export(source: str | Path, fmt: str = "bundle", out: Optional[Path] = None, 
         raise
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise SnnctlError(f"could not write {path}: {exc.strerror or exc}",
-                          f"Check that {path.parent} is writable and has room for the file.") from None
+        raise disk_error(exc, path, f"the {fmt} export") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -176,11 +175,6 @@ def _report(fmt: str, path: Path, tmp: Path, opened: OpenedModel, exporter: Expo
 def _write_report(path: Path, report: dict[str, Any]) -> None:
     import json
 
-    from snnctl.data.cache import atomic_write
-
     target = path.with_name(path.name + ".report.json")
-    try:
-        atomic_write(target, (json.dumps(report, indent=2, default=str) + "\n").encode())
-    except OSError as exc:
-        raise SnnctlError(f"wrote {path} but not its report {target}: {exc.strerror or exc}",
-                          f"Check that {path.parent} has room; the export itself is complete.") from None
+    atomic_write(target, (json.dumps(report, indent=2, default=str) + "\n").encode(),
+                 f"the report of {path.name} (the export itself is complete)")
