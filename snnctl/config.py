@@ -132,7 +132,7 @@ class RunConfig(_Section):
         "fp32", description="fp32; bf16 (autocast, CPU or GPU); fp16 (autocast + gradient scaling, GPU); "
                             "auto: fp16 on GPU, fp32 on CPU")
     device: str = Field("auto", description="auto (GPU when available), cpu, cuda, cuda:N")
-    seed: int = Field(0, description="seed of weights, data order, dropout and augmentation")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of weights, data order, dropout and augmentation")
     deterministic: bool = Field(True, description="deterministic cuDNN kernels (cudnn.deterministic, no benchmark)")
     sync_bn: bool = Field(False, description="distributed runs: synchronise BatchNorm statistics across processes")
     init: Optional[str] = Field(None, description="start from these weights: a run folder or a model.safetensors")
@@ -187,6 +187,10 @@ def parse_pairs(items: list[str] | None, option: str = "--set", example: str = "
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        except RecursionError:
+            raise ConfigError(f"{option} {key.strip()}=...: the value nests too deeply",
+                              f"A setting nests at most {MAX_DEPTH} levels.") from None
+        check_size(value, f"{option} {key.strip()}")
         out.append((key.strip(), value))
     return out
 
@@ -199,35 +203,95 @@ def parse_assignments(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+#: limits on a config file: how deep its settings nest, and how many values YAML aliases may expand to
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
 def load_config_file(path: Path) -> dict[str, Any]:
-    """A YAML (.yaml, .yml) or TOML (.toml) run config as a dict; a bad file is named in the error."""
+    """A YAML (.yaml, .yml) or TOML (.toml) run config as a dict; a bad file is named in the error.
+
+    The file must be UTF-8 text, nest at most ``MAX_DEPTH`` levels deep and (through YAML aliases)
+    expand to at most ``MAX_VALUES`` values.
+    """
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ConfigError(f"config file {path} is not UTF-8 text ({'it looks like UTF-16' if utf16 else exc.reason} "
+                          f"at byte {exc.start})", "Save it as UTF-8.") from None
     suffix = path.suffix.lower()
-    if suffix == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    elif suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    else:
-        raise ConfigError(f"config file {path}: unknown format '{suffix}'", "Use a .yaml, .yml or .toml file.")
+    try:
+        if suffix == ".toml":
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        elif suffix in (".yaml", ".yml"):
+            data = _load_yaml(path, text)
+        else:
+            raise ConfigError(f"config file {path}: unknown format '{suffix}'", "Use a .yaml, .yml or .toml file.")
+    except RecursionError:
+        raise ConfigError(f"{path}: its settings nest too deeply to read", f"A config nests at most {MAX_DEPTH} levels.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
+    check_size(data, str(path))
     return data
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    """Parse YAML, refusing a document whose aliases expand beyond ``MAX_VALUES`` values before building it."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def expanded(n: Any, depth: int) -> int:
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{path}: its settings nest more than {MAX_DEPTH} levels deep")
+            if id(n) in sizes:
+                return sizes[id(n)]
+            sizes[id(n)] = 1  # a node that contains itself counts once
+            children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else \
+                list(n.value) if isinstance(n, yaml.SequenceNode) else []
+            total = 1 + sum(expanded(c, depth + 1) for c in children)
+            if total > MAX_VALUES:
+                raise ConfigError(f"{path}: its YAML aliases expand to more than {MAX_VALUES:,} values",
+                                  "Write the settings out, or use fewer nested aliases.")
+            sizes[id(n)] = total
+            return total
+
+        expanded(node, 0)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    finally:
+        loader.dispose()
+
+
+def check_size(tree: Any, source: str, depth: int = 0) -> None:
+    """Refuse settings nested deeper than ``MAX_DEPTH`` levels (they would exhaust the stack later)."""
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{source}: its settings nest more than {MAX_DEPTH} levels deep")
+    if isinstance(tree, dict):
+        for v in tree.values():
+            check_size(v, source, depth + 1)
+    elif isinstance(tree, (list, tuple)):
+        for v in tree:
+            check_size(v, source, depth + 1)
 
 
 def validate_config(tree: dict[str, Any], source: str = "config") -> RunConfig:

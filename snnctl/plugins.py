@@ -36,7 +36,7 @@ import pluggy
 
 from snnctl import hookspecs
 from snnctl.errors import DuplicateNameError, PluginError, SnnctlError
-from snnctl.registry import KINDS, Provider, Registry
+from snnctl.registry import KINDS, Provider, Registry, resolve_kind
 
 ENTRY_POINT_GROUP = "snnctl"
 ENV_LOAD = "SNNCTL_LOAD_PLUGINS"
@@ -71,6 +71,7 @@ class PluginInfo:
     location: str | None = None
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    conflicts: list[str] = field(default_factory=list)  # names it registers that another plugin has too
 
     @property
     def ok(self) -> bool:
@@ -89,6 +90,7 @@ class PluginInfo:
             "hooks": sorted(self.hooks),
             "status": "ok" if self.ok else "failed",
             "error": self.error,
+            "conflicts": list(self.conflicts),
         }
 
 
@@ -143,7 +145,7 @@ class PluginManager:
             info = PluginInfo(name, "builtin" if builtin else "entry point", dist, version, ep.value)
             try:
                 obj = ep.load()
-            except Exception as exc:  # a broken plugin must not take the CLI down
+            except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down, nor end it
                 self._fail(info, f"failed to import {ep.value}: {_describe_exception(exc)}")
                 continue
             self._add(info, obj)
@@ -167,7 +169,7 @@ class PluginManager:
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[mod_name] = module
                 spec.loader.exec_module(module)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 sys.modules.pop(mod_name, None)
                 self._fail(info, f"failed to import {file}: {_describe_exception(exc)}")
                 continue
@@ -216,14 +218,29 @@ class PluginManager:
             for info, impl in self._impls(REGISTRATION_HOOKS[kind]):
 
                 def register(name, factory, *, config=None, description=None, _kind=kind, _info=info):
-                    return reg.register(
-                        _kind, name, factory, config=config, description=description, provider=_info.provider()
-                    )
+                    try:
+                        return reg.register(
+                            _kind, name, factory, config=config, description=description, provider=_info.provider()
+                        )
+                    except DuplicateNameError:  # the name is refused where it is used; the rest goes on
+                        reg.mark_conflict(_kind, name, _info.provider())
+                        _info.conflicts.append(f"{_kind} '{name}'")
+                        self._report_conflict(_info, _kind, name, reg)
+                        return None
+                    except SnnctlError as exc:  # an invalid registration: the plugin is skipped
+                        raise _BadRegistration(exc.message) from None
 
-                self._call(info, impl, register=register)
+                if self._call(info, impl, register=register) is _FAILED:
+                    reg.remove_provider(info.name)
         for info, impl in self._impls("startup"):
             self._call(info, impl, registry=reg)
         return reg
+
+    def _report_conflict(self, info: PluginInfo, kind: str, name: str, reg: Registry) -> None:
+        first = reg.conflicts[(resolve_kind(kind), name)][0]
+        self._report(PluginInfo(info.name, info.source, info.distribution, info.version, info.location,
+                                error=f"registers {kind} '{name}', which {first} registers too: the name is not "
+                                      "usable until one of them is removed"))
 
     def _impls(self, hook_name: str):
         """(plugin info, hookimpl) for one hook, in load order; failed plugins are skipped."""
@@ -239,21 +256,25 @@ class PluginManager:
             print(f"snnctl: hook {impl.function.__name__} -> plugin '{info.name}'", file=sys.stderr)
         try:
             return impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-        except DuplicateNameError:
-            raise
+        except _BadRegistration as exc:
+            self._fail(info, f"{impl.function.__name__}: {exc}")
+            return _FAILED
         except SnnctlError as exc:
+            if impl.function.__name__ in REGISTRATION_HOOKS.values():  # registering is no time to stop the CLI
+                self._fail(info, f"{impl.function.__name__}: {exc.message}")
+                return _FAILED
             raise PluginError(f"plugin '{info.name}': {exc.message}", exc.hint) from exc
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             detail = traceback.format_exc(limit=-1).strip().splitlines()[-1]
             self._fail(info, f"{impl.function.__name__} raised {_describe_exception(exc)} ({detail})")
-            return None
+            return _FAILED
 
     def call_collect(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a lifecycle hook on every loaded plugin and flatten the list results."""
         out: list[Any] = []
         for info, impl in self._impls(hook_name):
             result = self._call(info, impl, **kwargs)
-            if result is None:
+            if result is None or result is _FAILED:
                 continue
             out.extend(result if isinstance(result, (list, tuple)) else [result])
         return out
@@ -266,6 +287,13 @@ class PluginManager:
 
     def failures(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if not p.ok]
+
+
+class _BadRegistration(Exception):
+    """A plugin's registration the registry refused (an invalid name, a factory that is not callable)."""
+
+
+_FAILED = object()  # what _call returns when the plugin failed
 
 
 def _canonical(dist: str | None) -> str:

@@ -164,6 +164,8 @@ class Registry:
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         self._recorders: list[list[Entry]] = []
+        #: (kind, name) registered by several plugins: the name is refused until only one provides it
+        self.conflicts: dict[tuple[str, str], list[Provider]] = {}
 
     # -- registration -------------------------------------------------------------------------
     def register(
@@ -205,7 +207,19 @@ class Registry:
     # -- lookup ---------------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
         kind = resolve_kind(kind)
-        return sorted(self._entries[kind], key=natural_key)
+        return sorted((n for n in self._entries[kind] if (kind, n) not in self.conflicts), key=natural_key)
+
+    def mark_conflict(self, kind: str, name: str, provider: Provider) -> None:
+        """Record that ``provider`` registers a name another plugin already has: neither is used."""
+        kind = resolve_kind(kind)
+        first = self._entries[kind][name].provider
+        self.conflicts.setdefault((kind, name), [first]).append(provider)
+
+    def remove_provider(self, plugin: str) -> None:
+        """Forget every registration a plugin made (it failed part-way through its hooks)."""
+        for kind in KINDS:
+            for name in [n for n, e in self._entries[kind].items() if e.provider.plugin == plugin]:
+                del self._entries[kind][name]
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[str]:
         """Names of one kind matching a shell-style wildcard, in natural order."""
@@ -225,6 +239,12 @@ class Registry:
     def get(self, kind: str, name: str) -> Entry:
         """The entry for a name; an unknown name raises with 'did you mean' and how to list names."""
         kind = resolve_kind(kind)
+        if (kind, name) in self.conflicts:
+            who = " and by ".join(str(p) for p in self.conflicts[(kind, name)])
+            raise DuplicateNameError(
+                f"{kind} '{name}' is registered twice: by {who}; it cannot be used until only one plugin provides it",
+                "Rename one of them, or disable one plugin (SNNCTL_LOAD_PLUGINS; 'snnctl plugins' shows both).",
+            )
         try:
             return self._entries[kind][name]
         except KeyError:

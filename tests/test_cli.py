@@ -129,7 +129,7 @@ def test_broken_plugin_does_not_take_the_cli_down(cli, plugin_dir):
     assert cli("--plugins-dir", str(plugin_dir.path), "list", "neurons").code == 0
 
 
-def test_duplicate_name_from_plugins_dir_exits_2_naming_both(cli, plugin_dir):
+def test_a_duplicate_name_is_refused_where_it_is_used_and_the_rest_works(cli, plugin_dir):
     plugin_dir(
         "my_lif.py",
         """
@@ -139,9 +139,15 @@ def test_duplicate_name_from_plugins_dir_exits_2_naming_both(cli, plugin_dir):
             register("lif", lambda tau=2.0: None, description="another lif")
         """,
     )
-    r = cli("--plugins-dir", str(plugin_dir.path), "list", "neurons")
-    assert r.code == 2 and r.stdout == ""
-    assert "plugin 'neurons' (snnctl" in r.stderr and "plugin 'my_lif.py' (plugins-dir)" in r.stderr
+    folder = str(plugin_dir.path)
+    r = cli("--plugins-dir", folder, "list", "neurons")
+    assert r.code == 0 and "plif" in r.stdout and "│ lif " not in r.stdout
+    assert "my_lif.py" in r.stderr and "registers neuron 'lif'" in r.stderr  # the warning names the plugin
+    used = cli("--plugins-dir", folder, "info", "neuron", "lif")
+    assert used.code == 2
+    assert "plugin 'neurons' (snnctl" in used.stderr and "plugin 'my_lif.py' (plugins-dir)" in used.stderr
+    shown = cli("--plugins-dir", folder, "plugins")
+    assert shown.code == 0 and "neuron 'lif' is registered by plugin 'neurons'" in shown.stdout
 
 
 def test_debug_switch_shows_the_traceback(cli, monkeypatch):

@@ -125,11 +125,16 @@ def test_duplicate_across_plugins_names_both_providers(plugin_dir):
             register("lif", lambda: None, description="not the real lif")
         """,
     )
-    pm = PluginManager([plugin_dir.path])
+    failures = []
+    pm = PluginManager([plugin_dir.path], report=failures.append)
+    reg = pm.registry  # the registry is built: only the duplicated name is refused
+    assert "lif" not in reg.list("neuron") and "plif" in reg.list("neuron")
     with pytest.raises(DuplicateNameError) as err:
-        _ = pm.registry
+        reg.get("neuron", "lif")
     assert "plugin 'neurons' (snnctl" in str(err.value)
     assert "plugin 'shadow_lif.py' (plugins-dir)" in str(err.value)
+    assert pm.plugins["shadow_lif.py"].conflicts == ["neuron 'lif'"]
+    assert failures and "registers neuron 'lif'" in failures[0].error
 
 
 # -- the environment switch restricts entry points -----------------------------------------------

@@ -24,8 +24,14 @@ def list_plugins(json: JsonOpt = False) -> None:
     for r in rows:
         version = f"{r['distribution']} {r['version']}" if r["distribution"] else (r["location"] or "")
         status = "[green]ok[/green]" if r["status"] == "ok" else f"[red]failed[/red]: {_escape(r['error'])}"
+        if r["conflicts"]:
+            status += f"; [yellow]registers names another plugin has[/yellow]: {_escape(', '.join(r['conflicts']))}"
         table.add_row(r["name"], r["source"], _escape(version), ", ".join(r["hooks"]), status)
     stdout.print(table)
+    for (kind, name), providers in sorted(manager.registry.conflicts.items()):
+        who = " and ".join(str(p) for p in providers)
+        stdout.print(_escape(f"{kind} '{name}' is registered by {who}: it cannot be used until one is removed"),
+                     highlight=False, soft_wrap=True)
 
 
 def _escape(text: str | None) -> str:

@@ -35,7 +35,7 @@ from snnctl.engine.data import augment_events, eval_batches, load_splits, train_
 from snnctl.engine.distributed import Dist
 from snnctl.engine.evaluate import EvalResult, autocast, evaluate
 from snnctl.engine.losses import lr_at, make_optimizer, run_loss
-from snnctl.errors import ConfigError, Interrupted, SnnctlError
+from snnctl.errors import ConfigError, Interrupted, PluginError, SnnctlError
 from snnctl.nn import reset_states
 
 __all__ = ["train", "TrainResult", "TrainState", "Reporter", "TrainingDiverged", "OutOfMemory"]
@@ -155,8 +155,10 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
         raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {n_train} training samples of "
                           f"'{info.name}'", "Use a smaller --batch-size.")
     steps = n_train // cfg.batch_size
+    model.to(device)
+    _probe(cfg, model, splits.train, info, device)
 
-    # the run folder appears only once the data is there
+    # the run folder appears only once the data is there, and the model has met it
     if resume is not None and not checkpoint.has_checkpoint(resume, "last"):
         reporter.message(f"{resume} has no checkpoint yet: its training starts over")
         if dist.main:
@@ -167,7 +169,6 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     if resume is None and dist.main:
         atomic_write(run_dir / "config.yaml", dump_yaml(cfg).encode(), "the run config")
 
-    model.to(device)
     if dist.enabled and cfg.sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     net = model
@@ -237,10 +238,18 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
                         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                     scaler.step(optimizer)
                     scaler.update()
-                except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+                except SnnctlError:
+                    raise
+                except Exception as exc:
                     if _is_oom(exc):
                         raise _oom(cfg, info, device) from None
-                    raise
+                    blame = _third_party(cfg)
+                    if not blame:
+                        raise  # only snnctl's own components: a bug of snnctl
+                    raise PluginError(f"the training step failed ({type(exc).__name__}: {exc}) at epoch {epoch + 1}, "
+                                      f"batch {state.batch + 1}, in a run built from {blame}",
+                                      "The fault is in that plugin's component (--debug shows where)."
+                                      + (" No checkpoint was written yet." if state.epoch == 0 else "")) from exc
                 reset_states(model)
                 out = out.detach().float()
                 n = y.numel()
@@ -372,6 +381,55 @@ def _restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
         atomic_write(metrics_file, "".join(json.dumps(r) + "\n" for r in rows).encode(), "the run's metrics")
     state.metrics = rows
     return epoch, js["batch"], list(js["partial"])
+
+
+def _third_party(cfg: RunConfig) -> str:
+    """The plugins other than snnctl's own that provide the run's model, neuron, attention and regularizers."""
+    import snnctl
+
+    reg = snnctl.registry()
+    names = [("model", cfg.model.name), ("neuron", cfg.model.neuron), ("attention", cfg.model.attention)]
+    names += [("regularizer", r.name) for r in cfg.regularizers]
+    found = []
+    for kind, name in names:
+        if name and name != "none" and (kind, name) in reg:
+            p = reg.get(kind, name).provider
+            if p.distribution != "snnctl":
+                found.append(f"{kind} '{name}' ({p})")
+    return ", ".join(found)
+
+
+def _probe(cfg: RunConfig, model: torch.nn.Module, samples: Any, info: Any, device: torch.device) -> None:
+    """Run the model on two samples before anything is written: a model that breaks its contract (no
+    per-step logits [T, B, K]) or fails on the data is named with its plugin, and no run folder is made."""
+    import snnctl
+
+    entry = snnctl.registry().get("model", cfg.model.name)
+    who = f"model '{cfg.model.name}' ({entry.provider})"
+    x = torch.stack([samples[i][0] for i in range(min(2, len(samples)))])
+    x = info.encode(x.to(device).float())
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except SnnctlError:
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            raise _oom(cfg, info, device) from None
+        raise PluginError(f"{who} failed on the first samples of '{info.name}' ({type(exc).__name__}: {exc})",
+                          "The fault is in that model or a component it builds (--debug shows where); "
+                          "no run folder was made.") from exc
+    finally:
+        reset_states(model)
+        model.train(was)
+    want = (info.timesteps, x.shape[1], info.num_classes)
+    if not torch.is_tensor(out) or tuple(out.shape) not in (want, want[1:]):
+        got = list(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise PluginError(f"{who} returned {got} for input {list(x.shape)}; a model returns per-step logits "
+                          f"[T, B, K] = {list(want)}",
+                          "The model breaks the SpikingModel contract; no run folder was made.")
 
 
 def _best_epoch(run_dir: Path) -> Optional[int]:
