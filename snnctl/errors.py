@@ -21,6 +21,16 @@ class SnnctlError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
 
+    def __reduce__(self):  # raised in worker processes: the hint must survive the trip back
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> "SnnctlError":
+    err = Exception.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class UnknownNameError(SnnctlError, KeyError):
     """A component, kind or command name that is not registered."""

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
@@ -114,6 +117,27 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _worker_init(parent: int) -> None:
+    """A worker dies with its parent: at once through Linux's parent-death signal, and through a
+    watchdog thread everywhere (it exits within half a second of the parent's death)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="snnctl-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def preprocess(
     dataset: EventDataset,
     spec: FrameSpec,
@@ -199,7 +223,8 @@ def preprocess(
             if progress:
                 progress(done, total)
     else:
-        with ProcessPoolExecutor(n_workers, mp_context=_context()) as pool:
+        with ProcessPoolExecutor(n_workers, mp_context=_context(), initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(process_shard, dataset, spec, recs, path, on_error): (path, len(recs))
                        for _, path, recs in todo}
             pending = set(futures)
@@ -208,7 +233,14 @@ def preprocess(
                     finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
                     for fut in finished:
                         path, n = futures[fut]
-                        metas[path] = fut.result()  # re-raises a worker's RecordingFailed
+                        try:
+                            metas[path] = fut.result()  # re-raises a worker's RecordingFailed
+                        except BrokenProcessPool:
+                            raise SnnctlError(
+                                f"a worker process died while making {dataset.name} frames (killed from outside, "
+                                "for example by the system when memory runs out)",
+                                "Run the same command again: the finished shards are kept. Fewer workers "
+                                "(--workers 1) need less memory.") from None
                         done += n
                         if progress:
                             progress(done, total)
