@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
-from snnctl.errors import SnnctlError, UnknownNameError
+from snnctl.errors import SnnctlError, SnnctlWarning, UnknownNameError
 from snnctl.export import Exporter, ExportContext, OpenedModel, Problem, Verification, component_record
-from snnctl.files import read_safetensors_header, safetensors_bytes
+from snnctl.files import read_safetensors_header, safetensors_bytes, write_file
 
 FORMAT = "snnctl-bundle-1"
 
@@ -80,7 +80,7 @@ class BundleExporter(Exporter):
         import safetensors
 
         state = model.state_dict()
-        path.write_bytes(safetensors_bytes(state, self.metadata(ctx.source)))
+        write_file(path, safetensors_bytes(state, self.metadata(ctx.source)), "the bundle")
         return {"tensors": len(state), "components": [f"{c['kind']} {c['name']}" for c in ctx.source.components],
                 "versions": {"safetensors": safetensors.__version__}}
 
@@ -171,7 +171,7 @@ def _warn_versions(path: Path, components: list[dict[str, Any]], used: list[Any]
         was = saved.get((e.kind, e.name))
         if was and e.provider.version and was != e.provider.version:
             warnings.warn(f"{path}: {e.kind} '{e.name}' was saved with {e.provider.distribution} {was} and is loaded "
-                          f"with {e.provider.version}", RuntimeWarning, stacklevel=3)
+                          f"with {e.provider.version}", SnnctlWarning, stacklevel=3)
 
 
 def _run_config(tree: Any) -> Any:

@@ -32,6 +32,11 @@ def _rebuild(cls: type, args: tuple, state: dict) -> "SnnctlError":
     return err
 
 
+class SnnctlWarning(UserWarning):
+    """Something the user should know that did not stop the command (a damaged cache that was rebuilt);
+    the command line prints it as one ``warning:`` line."""
+
+
 class UnknownNameError(SnnctlError, KeyError):
     """A component, kind or command name that is not registered."""
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional, Union
 
 from snnctl.errors import SnnctlError
 
-__all__ = ["WriteError", "step", "write_file", "atomic_write", "make_dir", "fsync_file", "fsync_dir",
+__all__ = ["WriteError", "step", "reset_faults", "write_file", "atomic_write", "make_dir", "fsync_file", "fsync_dir",
            "replace", "link_or_copy", "remove_tree", "disk_error", "safetensors_bytes", "read_safetensors_header"]
 
 ENV_FAULT = "SNNCTL_FAULT"
@@ -42,8 +42,13 @@ class WriteError(SnnctlError):
 
 
 # -- fault injection ---------------------------------------------------------------------------------------
-_steps = {"count": 0}
+_steps: dict[str, Any] = {"count": 0, "spec": None}
 _FAULTS = {"enospc": errno.ENOSPC, "eacces": errno.EACCES, "erofs": errno.EROFS}
+
+
+def reset_faults() -> None:
+    """Count steps from zero again (each command counts its own; the command line calls this first)."""
+    _steps.update(count=0, spec=None)
 
 
 def step(name: str) -> None:
@@ -55,6 +60,8 @@ def step(name: str) -> None:
     spec = os.environ.get(ENV_FAULT)
     if not spec:
         return
+    if spec != _steps["spec"]:  # a new fault counts from its own first step
+        _steps.update(count=0, spec=spec)
     action, _, rest = spec.partition("@")
     at, _, prefix = rest.partition(":")
     if prefix and not name.startswith(prefix):

@@ -24,10 +24,36 @@ def _scan_plugins_dirs(argv: Sequence[str]) -> list[str]:
     return dirs
 
 
+def _show_snnctl_warnings() -> None:
+    """snnctl's own warnings as one ``warning:`` line on stderr; others as Python shows them."""
+    import warnings
+
+    from snnctl.errors import SnnctlWarning
+
+    default = getattr(warnings.showwarning, "python_default", warnings.showwarning)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SnnctlWarning):
+            from rich.markup import escape
+
+            from snnctl.cli.output import warn
+
+            warn(escape(str(message)))
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    show.python_default = default  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m snnctl``."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SNNCTL_DEBUG", "") not in ("", "0")
+    _show_snnctl_warnings()
+    from snnctl.files import reset_faults
+
+    reset_faults()
     try:
         app = build_app(_scan_plugins_dirs(args))
         code = app(args=args, prog_name="snnctl", standalone_mode=False)

@@ -28,7 +28,7 @@ import numpy as np
 from snnctl.errors import SnnctlError
 from snnctl.files import atomic_write
 
-__all__ = ["FORMAT", "FrameSpec", "cache_root", "cache_key", "write_shard", "shard_meta",
+__all__ = ["FORMAT", "FrameSpec", "cache_root", "cache_key", "write_shard", "shard_meta", "read_manifest", "check_shards",
            "FrameCache", "CachedFrames", "find_caches"]
 
 FORMAT = 1
@@ -78,9 +78,67 @@ def shard_meta(path: Path) -> Optional[dict[str, Any]]:
 
     try:
         with safe_open(str(path), framework="np") as f:
-            return json.loads((f.metadata() or {})["snnctl"])
+            meta = json.loads((f.metadata() or {})["snnctl"])
+            n = len(meta["keys"])
+            if f.get_slice("frames").get_shape()[0] != n or list(f.get_slice("labels").get_shape()) != [n]:
+                return None  # the tensors do not hold what the metadata lists
+            return meta
     except Exception:  # a damaged file is recomputed, never served
         return None
+
+
+REBUILD = "Run 'snnctl preprocess' with the same settings again: it rebuilds what is damaged."
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A cache folder's ``manifest.json``, checked for the structure the reader relies on."""
+    file = Path(path) / "manifest.json"
+    try:
+        manifest = json.loads(file.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise SnnctlError(f"{path} is not a complete frame cache (no manifest.json)",
+                          "Run 'snnctl preprocess' again; it resumes an interrupted run.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise SnnctlError(f"{file} is damaged ({type(exc).__name__})", REBUILD) from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise SnnctlError(f"{file} is damaged: {problem}", REBUILD)
+    return manifest
+
+
+def _manifest_problem(m: Any) -> Optional[str]:
+    if not isinstance(m, dict):
+        return f"it holds {type(m).__name__}, not an object"
+    for key, kind in (("splits", dict), ("frame_shape", list), ("classes", list), ("skipped", list)):
+        if not isinstance(m.get(key), kind):
+            return f"'{key}' is missing or not a {kind.__name__}"
+    for name, info in m["splits"].items():
+        if not isinstance(info, dict) or not isinstance(info.get("shards"), list) or \
+                not isinstance(info.get("shard_sizes"), list) or len(info["shards"]) != len(info["shard_sizes"]) or \
+                not all(isinstance(x, str) for x in info["shards"]) or \
+                not all(isinstance(x, int) and x >= 0 for x in info["shard_sizes"]):
+            return f"split '{name}' does not list its shards and their sizes"
+    return None
+
+
+def check_shards(path: Path, manifest: dict[str, Any]) -> list[str]:
+    """Every shard the manifest lists that is missing, cut short or not what the manifest says it holds."""
+    from safetensors import safe_open
+
+    bad = []
+    shape = list(manifest["frame_shape"])
+    for info in manifest["splits"].values():
+        for name, n in zip(info["shards"], info["shard_sizes"]):
+            shard = Path(path) / name
+            try:
+                with safe_open(str(shard), framework="np") as f:
+                    frames, labels = f.get_slice("frames").get_shape(), f.get_slice("labels").get_shape()
+                ok = list(frames) == [n, *shape] and list(labels) == [n]
+            except Exception:  # missing, truncated, not safetensors: rebuilt, never served
+                ok = False
+            if not ok:
+                bad.append(name)
+    return bad
 
 
 class FrameCache:
@@ -88,14 +146,7 @@ class FrameCache:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        try:
-            self.manifest = json.loads((self.path / "manifest.json").read_text())
-        except FileNotFoundError:
-            raise SnnctlError(f"{self.path} is not a complete frame cache (no manifest.json)",
-                              "Run 'snnctl preprocess' again; it resumes an interrupted run.") from None
-        except json.JSONDecodeError as exc:
-            raise SnnctlError(f"{self.path / 'manifest.json'} is damaged ({exc})",
-                              "Delete the folder and run 'snnctl preprocess' again.") from None
+        self.manifest = read_manifest(self.path)
 
     @property
     def classes(self) -> list[str]:
@@ -133,7 +184,10 @@ class CachedFrames:
         from safetensors import safe_open
 
         if i not in self._open:
-            self._open[i] = safe_open(str(self.shards[i]), framework="np")
+            try:
+                self._open[i] = safe_open(str(self.shards[i]), framework="np")
+            except Exception as exc:  # noqa: BLE001 - any failure to open is a damaged shard
+                raise SnnctlError(f"frame cache shard {self.shards[i]} is damaged ({exc})", REBUILD) from None
         return self._open[i]
 
     def __getitem__(self, index: int):
@@ -145,8 +199,11 @@ class CachedFrames:
         shard = int(np.searchsorted(self.offsets, index, side="right")) - 1
         row = index - int(self.offsets[shard])
         f = self._handle(shard)
-        frames = f.get_slice("frames")[row]
-        label = int(f.get_slice("labels")[row])
+        try:
+            frames = f.get_slice("frames")[row]
+            label = int(f.get_slice("labels")[row])
+        except Exception as exc:  # noqa: BLE001 - a shard changed under the reader
+            raise SnnctlError(f"frame cache shard {self.shards[shard]} is damaged ({exc})", REBUILD) from None
         return torch.from_numpy(np.asarray(frames, dtype=np.float32)), label
 
     def labels(self) -> np.ndarray:

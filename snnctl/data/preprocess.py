@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -23,10 +24,10 @@ from typing import Any, Callable, Literal, Optional
 import numpy as np
 
 from snnctl.data.base import EventDataset, Recording
-from snnctl.data.cache import FrameSpec, cache_key, cache_root, shard_meta, write_shard
+from snnctl.data.cache import FrameSpec, cache_key, cache_root, check_shards, read_manifest, shard_meta, write_shard
 from snnctl.data.frames import RecordingError, check_events, frame_shape, to_frames
 from snnctl.data.splits import split_recordings
-from snnctl.errors import ConfigError, SnnctlError
+from snnctl.errors import ConfigError, SnnctlError, SnnctlWarning
 from snnctl.files import atomic_write, make_dir
 
 __all__ = ["OnError", "RecordingFailed", "Report", "preprocess"]
@@ -54,12 +55,14 @@ class Report:
     skipped: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     resumed_shards: int = 0
+    repaired: list[str] = field(default_factory=list)  # what was found damaged and rebuilt
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset, "cache": str(self.path), "key": self.key, "cache_hit": self.hit,
             "frame_shape": list(self.frame_shape), "num_classes": len(self.classes), "splits": self.splits,
             "skipped": self.skipped, "seconds": round(self.seconds, 3), "resumed_shards": self.resumed_shards,
+            "repaired": self.repaired,
         }
 
 
@@ -179,13 +182,23 @@ def preprocess(
 
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        _refuse_skipped(manifest["skipped"], on_error)
-        report.hit, report.splits, report.skipped = True, manifest["splits"], manifest["skipped"]
-        if progress:
-            progress(len(recordings), len(recordings))
-        report.seconds = time.perf_counter() - start
-        return report
+        try:
+            manifest = read_manifest(out)
+            damaged = check_shards(out, manifest)
+            problem = f"{len(damaged)} shard(s) missing or cut short, e.g. {damaged[0]}" if damaged else None
+        except SnnctlError as exc:
+            problem = exc.message
+        if problem is None:
+            _refuse_skipped(manifest["skipped"], on_error)
+            report.hit, report.splits, report.skipped = True, manifest["splits"], manifest["skipped"]
+            if progress:
+                progress(len(recordings), len(recordings))
+            report.seconds = time.perf_counter() - start
+            return report
+        note = f"the frame cache {out} was damaged ({problem}); its damaged parts are rebuilt"
+        report.repaired.append(note)
+        warnings.warn(note, SnnctlWarning, stacklevel=2)
+        manifest_path.unlink()
 
     make_dir(out, "the frame cache")
     for stale in out.glob(".*.tmp-*"):

@@ -220,15 +220,26 @@ def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor]
                 tensors[f"optim.{pid}.{key}"] = value
             else:
                 scalars.setdefault(str(pid), {})[key] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars, "tensors": sorted(tensors)}
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> None:
+    """Load what :func:`optimizer_state` saved; every tensor it listed must be there, each of its
+    parameter's shape (``load_state_dict`` checks neither)."""
+    missing = [k for k in js.get("tensors", []) if k not in tensors]
+    if missing:
+        raise KeyError(f"{len(missing)} optimizer tensor(s) missing, e.g. {missing[0]}")
+    params = [p for group in opt.param_groups for p in group["params"]]
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         if name.startswith("optim."):
             _, pid, key = name.split(".", 2)
-            state.setdefault(int(pid), {})[key] = value
+            i = int(pid)
+            if not 0 <= i < len(params):
+                raise ValueError(f"{name}: the optimizer has {len(params)} parameters")
+            if value.dim() > 0 and value.shape != params[i].shape:
+                raise ValueError(f"{name} is {tuple(value.shape)}, its parameter {tuple(params[i].shape)}")
+            state.setdefault(i, {})[key] = value
     for pid, st in js["scalars"].items():
         state.setdefault(int(pid), {}).update(st)
     opt.load_state_dict({"state": state, "param_groups": js["param_groups"]})
@@ -297,11 +308,11 @@ def load_run(path: Path, which: str = "best") -> LoadedRun:
     state, meta = read_model_file(ckpt / "model.safetensors")
     try:
         data = json.loads(meta["data"])
-    except (KeyError, json.JSONDecodeError):
-        raise SnnctlError(f"{ckpt / 'model.safetensors'} has no data description in its metadata",
-                          "It was not written by 'snnctl train'.") from None
-    info = DataInfo(data["name"], data["kind"], data["classes"], data["in_channels"], tuple(data["input_size"]),
-                    data["timesteps"])
+        info = DataInfo(str(data["name"]), str(data["kind"]), [str(c) for c in data["classes"]], int(data["in_channels"]),
+                        (int(data["input_size"][0]), int(data["input_size"][1])), int(data["timesteps"]))
+    except (KeyError, IndexError, TypeError, ValueError, RecursionError):
+        raise SnnctlError(f"{ckpt / 'model.safetensors'} has no readable data description in its metadata",
+                          "It is damaged, or was not written by 'snnctl train'; use the run's other checkpoint.") from None
     import snnctl
 
     with snnctl.registry().recording() as used:
