@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from snnctl import hookimpl
 from snnctl.data.archive import safe_extract
 from snnctl.data.base import EventDataset, Recording, data_root
-from snnctl.data.frames import RecordingError
+from snnctl.data.frames import RecordingError, check_columns
 from snnctl.errors import SnnctlError
 
 DOWNLOAD_TIMEOUT_S = 60
@@ -63,8 +63,13 @@ class TonicDataset(EventDataset):
         if self.record_bytes and size % self.record_bytes:
             raise RecordingError(f"truncated: {size} bytes is not a whole number of {self.record_bytes}-byte events")
 
+    def check_raw(self, recording: Recording) -> None:
+        """Validate the events as the file holds them, before tonic's reader casts them (a no-op where the
+        file format's own types hold every value tonic keeps)."""
+
     def read(self, recording: Recording) -> np.ndarray:
         self.check_file(recording)
+        self.check_raw(recording)
         cls = self.tonic()
         reader = cls.__new__(cls)  # tonic's constructor would walk (and maybe download) the whole dataset
         reader.data, reader.targets = [recording.path], [recording.label]
@@ -148,6 +153,17 @@ class TonicDataset(EventDataset):
         self._unpack(folder)
 
 
+def _load_npy(recording: Recording) -> np.ndarray:
+    try:
+        return np.load(recording.path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise RecordingError("holds Python objects (a pickled array), not numbers") from None
+        raise RecordingError(f"not a readable .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise RecordingError(f"not a readable .npy file ({exc})") from None
+
+
 def _walk(folder: Path, extension: str) -> list[Path]:
     return sorted(p for p in folder.rglob(f"*{extension}") if p.is_file()) if folder.is_dir() else []
 
@@ -188,6 +204,14 @@ class DVSGesture(TonicDataset):
         # the file name is the label
         return _official(folder, {"train": "ibmGestureTrain", "test": "ibmGestureTest"}, ".npy",
                          lambda p: int(p.stem) if p.stem.isdigit() else -1)
+
+    def check_raw(self, recording: Recording) -> None:
+        # an [N, 4] array of x, y, p and t in milliseconds, which tonic multiplies by 1000 in place
+        arr = _load_npy(recording)
+        if arr.ndim != 2 or arr.shape[1] != 4 or arr.dtype.names:
+            raise RecordingError(f"expected an [N, 4] array of x, y, p, t (got {arr.dtype} of shape {list(arr.shape)})")
+        check_columns({"x": arr[:, 0], "y": arr[:, 1], "p": arr[:, 2], "t": arr[:, 3]}, self.sensor_size,
+                      time_scale=1000, time_unit="ms", in_place_dtype=True)
 
 
 # -- N-MNIST -------------------------------------------------------------------------------------------
@@ -357,6 +381,19 @@ class ASLDVS(TonicDataset):
         # the last letter of the folder is the class (tonic's rule)
         return _by_class_folder(self, folder, ".mat", lambda name: name[-1:])
 
+    def check_raw(self, recording: Recording) -> None:
+        from scipy.io import loadmat
+
+        try:
+            mat = loadmat(recording.path)
+        except Exception as exc:  # noqa: BLE001 - scipy raises assorted errors for a damaged file
+            raise RecordingError(f"not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+        missing = [k for k in ("ts", "x", "y", "pol") if k not in mat]
+        if missing:
+            raise RecordingError(f"the MATLAB file lacks {', '.join(missing)}")
+        cols = {"x": mat["x"], "y": mat["y"], "p": mat["pol"], "t": mat["ts"]}
+        check_columns({k: np.asarray(v).reshape(-1) for k, v in cols.items()}, self.sensor_size)
+
 
 class DVSLip(TonicDataset):
     """DVS-Lip: 100 spoken words recorded by a DAVIS346 (128x128 crop); official train/test split."""
@@ -377,6 +414,13 @@ class DVSLip(TonicDataset):
         index = {c: i for i, c in enumerate(self.classes)}
         return _official(folder / "DVS-Lip", {"train": "train", "test": "test"}, ".npy",
                          lambda p: index.get(p.parent.name, -1))
+
+    def check_raw(self, recording: Recording) -> None:
+        arr = _load_npy(recording).reshape(-1)
+        missing = [f for f in ("x", "y", "t", "p") if f not in (arr.dtype.names or ())]
+        if missing:
+            raise RecordingError(f"expected a structured array with fields x, y, t, p (missing {', '.join(missing)})")
+        check_columns({f: arr[f] for f in ("x", "y", "p", "t")}, self.sensor_size)
 
     def _placement_hint(self, folder: Path) -> str:
         return (f"DVS-Lip is only available by hand: download DVS-Lip.zip from {self.tonic().base_url}, "

@@ -18,13 +18,13 @@ of wrapping around.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 SplitBy = Literal["number", "time"]
 
-__all__ = ["SplitBy", "RecordingError", "check_events", "to_frames", "frame_shape"]
+__all__ = ["SplitBy", "RecordingError", "check_columns", "check_events", "to_frames", "frame_shape"]
 
 
 class RecordingError(ValueError):
@@ -63,6 +63,82 @@ def check_events(events: np.ndarray, sensor_size: tuple[int, int, int]) -> np.nd
     if len(t) > 1 and (np.diff(t) < 0).any():
         events = events[np.argsort(t, kind="stable")]
     return events
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.argmax(mask))
+
+
+def _value(v: Any) -> str:
+    return repr(v.item()) if isinstance(v, np.generic) else repr(v)
+
+
+def check_columns(columns: dict[str, np.ndarray], sensor_size: tuple[int, int, int], time_scale: int = 1,
+                  time_unit: str = "us", in_place_dtype: bool = False) -> None:
+    """Validate event columns as a file holds them, before a reader casts them to its own types.
+
+    ``columns`` maps ``x``, ``y``, ``p`` and ``t`` to arrays of the stored dtype; ``t`` is in
+    ``time_unit`` and becomes microseconds when multiplied by ``time_scale``. With ``in_place_dtype``
+    that multiplication happens in the stored integer type (as tonic's DVS128 Gesture reader does)
+    and must fit in it. Raises :class:`RecordingError` naming the field, the row and the value as
+    stored: text or objects, NaN or infinity, a fraction, a coordinate outside the sensor, a polarity
+    other than 0 or 1, a negative time, a time that overflows once scaled.
+    """
+    w, h, n_p = sensor_size
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise RecordingError(f"the fields have different lengths: {lengths}")
+    for f, v in columns.items():
+        if v.dtype.kind not in "iufb":
+            what = "text" if v.dtype.kind in "USa" else "Python objects" if v.dtype.kind == "O" else "non-numbers"
+            raise RecordingError(f"field '{f}' holds {what} (dtype {v.dtype}), not numbers")
+        if v.dtype.kind == "f":
+            bad = ~np.isfinite(v)
+            if bad.any():
+                i = _first(bad)
+                raise RecordingError(f"field '{f}' holds {_value(v[i])} at row {i}")
+            scaled = v * time_scale if f == "t" else v
+            frac = scaled != np.round(scaled)
+            if frac.any():
+                i = _first(frac)
+                unit = f" {time_unit}" if f == "t" else ""
+                raise RecordingError(f"field '{f}' holds {_value(v[i])}{unit} at row {i}, not a whole number"
+                                     + (" of microseconds" if f == "t" else ""))
+    for f, size in (("x", w), ("y", h)):
+        v = columns[f]
+        bad = (v < 0) | (v >= size)
+        if bad.any():
+            i = _first(bad)
+            raise RecordingError(f"field '{f}' holds {_value(v[i])} at row {i}, outside the sensor's 0..{size - 1}")
+    p = columns["p"]
+    bad = (p != 0) & (p != 1) if n_p == 2 else (p < 0) | (p >= n_p)
+    if bad.any():
+        i = _first(bad)
+        raise RecordingError(f"field 'p' holds {_value(p[i])} at row {i}, not a polarity (0 or 1)"
+                             if n_p == 2 else f"field 'p' holds {_value(p[i])} at row {i}, outside 0..{n_p - 1}")
+    t = columns["t"]
+    bad = t < 0
+    if bad.any():
+        i = _first(bad)
+        raise RecordingError(f"field 't' holds {_value(t[i])} {time_unit} at row {i}: a negative time")
+    if in_place_dtype and t.dtype.kind in "iu" and time_scale > np.iinfo(t.dtype).max:
+        raise RecordingError(f"field 't' is stored as {t.dtype}, which cannot hold it once multiplied by {time_scale} "
+                             "(the reader multiplies in the file's own type)")
+    if in_place_dtype and t.dtype.kind == "f" and time_scale != 1:
+        with np.errstate(over="ignore", invalid="ignore"):
+            lossy = (t * t.dtype.type(time_scale)).astype(np.float64) != t.astype(np.float64) * time_scale
+        if lossy.any():
+            i = _first(lossy)
+            raise RecordingError(f"field 't' holds {_value(t[i])} {time_unit} at row {i}, which loses precision once "
+                                 f"multiplied by {time_scale} in the file's {t.dtype}")
+    limit = np.iinfo(t.dtype).max if (in_place_dtype and t.dtype.kind in "iu") else np.iinfo(np.int64).max
+    over = t > limit // time_scale if t.dtype.kind in "iu" else t * float(time_scale) > float(limit)
+    if np.any(over):
+        i = _first(over)
+        where = f"the file's {t.dtype}" if in_place_dtype and t.dtype.kind in "iu" else "64-bit microseconds"
+        raise RecordingError(f"field 't' holds {_value(t[i])} {time_unit} at row {i}, which overflows {where} "
+                             f"once multiplied by {time_scale}" if time_scale != 1 else
+                             f"field 't' holds {_value(t[i])} at row {i}, beyond 64-bit microseconds")
 
 
 def frame_shape(sensor_size: tuple[int, int, int], frames: int, downsample: int = 1) -> tuple[int, int, int, int]:
