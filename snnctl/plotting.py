@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,12 @@ def pyplot() -> Any:
 
 def save_png(fig: Any, path: Path) -> Path:
     """Write a figure as PNG beside its final name, rename it into place (never a half-written file), close it."""
+    from snnctl.files import atomic_write, make_dir
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    pyplot().close(fig)
+    try:
+        make_dir(path.parent, f"the figure {path.name}")
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"), f"the figure {path.name}")
+    finally:
+        pyplot().close(fig)
     return path

@@ -56,5 +56,13 @@ def safe_extract(archive: Path, target: Path) -> list[str]:
             extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tf.extractall(target, members=members, **extra)
             return [m.name for m in members]
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except OSError as exc:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, getattr(errno, "EDQUOT", -1)):
+            from snnctl.files import disk_error
+
+            raise disk_error(exc, target / Path(archive).name, f"the files of {Path(archive).name}") from None
+        raise SnnctlError(f"{archive}: cannot extract ({exc})", "The archive is incomplete or damaged: download it again.") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise SnnctlError(f"{archive}: cannot extract ({exc})", "The archive is incomplete or damaged: download it again.") from None

@@ -27,8 +27,10 @@ def require_matplotlib():
 def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
     """Write the figures the report's sections allow into ``folder``; return their paths."""
     plt = require_matplotlib()
+    from snnctl.files import make_dir
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dir(folder, "the figures")
     written: list[Path] = []
     title = _title(report)
     spikes = [r for r in report.get("spikes", {}).get("layers", []) if r.get("firing_rate") is not None]

@@ -131,8 +131,12 @@ SPIKE_COLUMNS = ("firing_rate", "silent", "dead", "spikes_per_sample", "neurons"
 
 def write_csv(report: dict[str, Any], path: Path) -> list[Path]:
     """Per-layer rows to ``path``; totals (conventions x cost tables) to ``<stem>-totals<suffix>``."""
+    import io
+
+    from snnctl.files import atomic_write, make_dir
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent, "the profile's CSV")
     rows: dict[str, dict[str, Any]] = {}
     columns: list[str] = ["layer"]
     if "ops" in report:
@@ -149,19 +153,21 @@ def write_csv(report: dict[str, Any], path: Path) -> list[Path]:
             for t, v in enumerate(r.get("firing_rate_per_step") or []):
                 row[f"firing_rate_t{t}"] = v
     written = []
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        for row in rows.values():
-            w.writerow({k: "" if v is None else v for k, v in row.items()})
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+    w.writeheader()
+    for row in rows.values():
+        w.writerow({k: "" if v is None else v for k, v in row.items()})
+    atomic_write(path, text.getvalue().encode(), f"the profile's CSV {path.name}")
     written.append(path)
     totals = _total_rows(report)
     if totals:
         tpath = path.with_name(f"{path.stem}-totals{path.suffix or '.csv'}")
-        with open(tpath, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["section", "quantity", "cost_table", "value", "sma"])
-            w.writeheader()
-            w.writerows(totals)
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=["section", "quantity", "cost_table", "value", "sma"])
+        w.writeheader()
+        w.writerows(totals)
+        atomic_write(tpath, text.getvalue().encode(), f"the profile's CSV {tpath.name}")
         written.append(tpath)
     return written
 

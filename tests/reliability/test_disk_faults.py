@@ -81,3 +81,12 @@ def test_a_fault_while_exporting_leaves_no_file(cli, home, monkeypatch, fault, w
     monkeypatch.setenv("SNNCTL_FAULT", f"{fault}@1:write .m.safetensors.report.json")
     refused(cli("export", "runs/run", "--out", "m.safetensors"), "the report of m.safetensors")
     assert (home / "m.safetensors").is_file()  # the verified export itself was kept, and says so
+
+
+def test_a_full_disk_under_the_profiles_csv_and_figures_is_named(cli, home, monkeypatch):
+    args = ["profile", "test-vgg", "--random-input", "--samples", "2", "--spikes", "--ops"]
+    monkeypatch.setenv("SNNCTL_FAULT", "enospc@1:write .p.csv")
+    refused(cli(*args, "--csv", "p.csv"), "no space left in", "for the profile's CSV p.csv", "needed")
+    monkeypatch.setenv("SNNCTL_FAULT", "enospc@1:write .firing_rates.png")
+    refused(cli(*args, "--plot", "figs"), "no space left in", "figs", "for the figure firing_rates.png")
+    assert not [p for p in home.rglob("*") if ".tmp-" in p.name]
