@@ -14,9 +14,10 @@ Environment switches:
 ``SNNCTL_TRACE``
     Set to 1 to print every hook call, and which plugin answered, on stderr.
 
-A plugin that fails to import, misspells a hook name or raises inside a hook is skipped and reported
-by name with the reason (``snnctl plugins`` lists it); it never takes the command line down. Two
-plugins registering the same name in one kind is an error that names both.
+A plugin that fails to import (``sys.exit`` included), misspells a hook name, registers an invalid
+name or raises inside a hook is skipped and reported by name with the reason (``snnctl plugins``
+lists it); it never takes the command line down. A name two plugins register in one kind is refused
+wherever it is used, with an error that names both; the rest of the registry is unaffected.
 """
 
 from __future__ import annotations
