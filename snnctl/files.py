@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional, Union
 
 from snnctl.errors import SnnctlError
 
-__all__ = ["WriteError", "step", "reset_faults", "write_file", "atomic_write", "make_dir", "fsync_file", "fsync_dir",
+__all__ = ["WriteError", "human_bytes", "step", "reset_faults", "write_file", "atomic_write", "make_dir", "fsync_file", "fsync_dir",
            "replace", "link_or_copy", "remove_tree", "disk_error", "safetensors_bytes", "read_safetensors_header"]
 
 ENV_FAULT = "SNNCTL_FAULT"
@@ -78,9 +78,10 @@ def step(name: str) -> None:
 
 
 # -- disk errors -----------------------------------------------------------------------------------------
-def _human(n: Optional[float]) -> str:
+def human_bytes(n: Optional[float]) -> str:
+    """``1536`` -> ``"1.5 KiB"``; None -> ``"-"``."""
     if n is None:
-        return "?"
+        return "-"
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -102,7 +103,8 @@ def disk_error(exc: OSError, path: Path, what: str, size: Optional[int] = None) 
     folder = Path(path).parent
     code = exc.errno
     if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return WriteError(f"no space left in {folder} for {what} ({_human(size)} needed, {_human(_free(folder))} free)",
+        return WriteError(f"no space left in {folder} for {what} ({human_bytes(size)} needed, "
+                          f"{human_bytes(_free(folder))} free)",
                           "Free space on that disk or write elsewhere; the files written before are intact.")
     if code in (errno.EACCES, errno.EPERM):
         return WriteError(f"no permission to write {what} in {folder}",

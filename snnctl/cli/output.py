@@ -10,6 +10,8 @@ from typing import Any, Callable, Iterator
 from rich.console import Console
 from rich.markup import escape
 
+from snnctl.files import human_bytes  # noqa: F401  (re-exported: one byte formatter for messages and tables)
+
 stdout = Console(soft_wrap=False)
 stderr = Console(stderr=True, soft_wrap=True)
 
@@ -21,17 +23,6 @@ def print_json(data: Any) -> None:
 
 def warn(message: str) -> None:
     stderr.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
-
-
-def human_bytes(n: float | None) -> str:
-    """``1536`` -> ``"1.5 KiB"``; None -> ``"-"``."""
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def log(message: str) -> None:
