@@ -11,12 +11,12 @@ class is represented; with ``random_input`` they are uniform random tensors of t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from snnctl.data.base import make_dataset
 from snnctl.engine.build import describe_data, resolve_device

@@ -5,7 +5,6 @@ before is lost, and the job goes on once the fault is gone."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
