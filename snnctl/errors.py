@@ -33,7 +33,7 @@ def _rebuild(cls: type, args: tuple, state: dict) -> "SnnctlError":
 
 
 class SnnctlWarning(UserWarning):
-    """Something the user should know that did not stop the command (a damaged cache that was rebuilt);
+    """Something the user should know that did not stop the command (a bundle loaded with another plugin version);
     the command line prints it as one ``warning:`` line."""
 
 

@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-import warnings
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -27,10 +26,10 @@ from snnctl.data.base import EventDataset, Recording
 from snnctl.data.cache import FrameSpec, cache_key, cache_root, check_shards, read_manifest, shard_meta, write_shard
 from snnctl.data.frames import RecordingError, check_events, frame_shape, to_frames
 from snnctl.data.splits import split_recordings
-from snnctl.errors import ConfigError, SnnctlError, SnnctlWarning
+from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import atomic_write, make_dir
 
-__all__ = ["OnError", "RecordingFailed", "Report", "preprocess"]
+__all__ = ["OnError", "RecordingFailed", "CacheDamaged", "Report", "preprocess"]
 
 OnError = Literal["fail", "skip"]
 SHARD_BYTES = 32 * 2**20
@@ -39,6 +38,10 @@ MAX_SHARD = 64
 
 class RecordingFailed(SnnctlError):
     """A recording could not be turned into frames and ``--on-error`` is ``fail``."""
+
+
+class CacheDamaged(SnnctlError):
+    """A complete cache's manifest or shards were found damaged; the damaged parts were removed."""
 
 
 @dataclass
@@ -55,14 +58,12 @@ class Report:
     skipped: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     resumed_shards: int = 0
-    repaired: list[str] = field(default_factory=list)  # what was found damaged and rebuilt
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset, "cache": str(self.path), "key": self.key, "cache_hit": self.hit,
             "frame_shape": list(self.frame_shape), "num_classes": len(self.classes), "splits": self.splits,
             "skipped": self.skipped, "seconds": round(self.seconds, 3), "resumed_shards": self.resumed_shards,
-            "repaired": self.repaired,
         }
 
 
@@ -182,10 +183,12 @@ def preprocess(
 
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
+        damaged: list[str] = []
         try:
             manifest = read_manifest(out)
             damaged = check_shards(out, manifest)
-            problem = f"{len(damaged)} shard(s) missing or cut short, e.g. {damaged[0]}" if damaged else None
+            problem = f"{len(damaged)} shard(s) missing, cut short or not what the manifest lists, e.g. " \
+                      f"{damaged[0]}" if damaged else None
         except SnnctlError as exc:
             problem = exc.message
         if problem is None:
@@ -195,10 +198,12 @@ def preprocess(
                 progress(len(recordings), len(recordings))
             report.seconds = time.perf_counter() - start
             return report
-        note = f"the frame cache {out} was damaged ({problem}); its damaged parts are rebuilt"
-        report.repaired.append(note)
-        warnings.warn(note, SnnctlWarning, stacklevel=2)
+        for name in damaged:  # never served again; a rerun rebuilds them, keeping the intact shards
+            (out / name).unlink(missing_ok=True)
         manifest_path.unlink()
+        raise CacheDamaged(f"the frame cache {out} is damaged: {problem}",
+                           "Its damaged parts were removed: run the same command again to rebuild them "
+                           "(the intact shards are kept).")
 
     make_dir(out, "the frame cache")
     for stale in out.glob(".*.tmp-*"):
