@@ -44,6 +44,7 @@ __all__ = [
     "load_config_file",
     "parse_assignments",
     "parse_pairs",
+    "parse_component",
     "deep_merge",
     "config_hash",
     "dump_yaml",
@@ -158,19 +159,55 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    """``set_path(d, "optim.lr", 0.1)``: create the nested dicts on the way."""
+def set_path(tree: dict[str, Any], dotted: str, value: Any, option: str = "--set") -> None:
+    """``set_path(d, "optim.lr", 0.1)``: set one value by dotted path, creating sections on the way.
+
+    A numeric part indexes a list already in the tree (``regularizers.0.args.target``); the index
+    one past the end appends a new item. A part that would descend into a plain value, or an index
+    outside the list, is a :class:`ConfigError` naming the path.
+    """
     parts = dotted.split(".")
     if any(not p for p in parts):
-        raise ConfigError(f"--set {dotted}=...: empty part in the key", "Write keys like optim.lr or model.args.widths.")
-    node = tree
-    for part in parts[:-1]:
-        nxt = node.get(part)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            node[part] = nxt
-        node = nxt
-    node[parts[-1]] = value
+        raise ConfigError(f"{option} {dotted}=...: empty part in the key", "Write keys like optim.lr or model.args.widths.")
+    node: Any = tree
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        here = ".".join(parts[:i]) or "the config"
+        if isinstance(node, list):
+            if not re.fullmatch(r"\d+", part):
+                raise ConfigError(f"{option} {dotted}=...: {here} is a list; '{part}' is not an index",
+                                  f"Index its items from 0: {'.'.join(parts[:i])}.0 ...")
+            index = int(part)
+            if index > len(node):
+                raise ConfigError(f"{option} {dotted}=...: {here} has {len(node)} item{'s' * (len(node) != 1)} "
+                                  f"(indices 0 to {len(node) - 1}); there is no item {index}",
+                                  f"Index an item that exists, {len(node)} to add one, or set the whole list: "
+                                  f"{option} {'.'.join(parts[:i])}=[...]")
+            if last:
+                node[index:index + 1] = [value]
+                return
+            if index == len(node):
+                node.append({})
+            if not isinstance(node[index], (dict, list)):
+                node[index] = {}
+            node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+                return
+            nxt = node.get(part)
+            if not isinstance(nxt, (dict, list)):
+                if nxt is not None and not isinstance(nxt, dict):
+                    raise ConfigError(f"{option} {dotted}=...: {'.'.join(parts[:i + 1])} is {nxt!r}, a value, "
+                                      f"not a section with settings",
+                                      f"Set it directly: {option} {'.'.join(parts[:i + 1])}=...")
+                if re.fullmatch(r"\d+", parts[i + 1]):
+                    raise ConfigError(f"{option} {dotted}=...: {'.'.join(parts[:i + 1])} is not set, so it has "
+                                      f"no item {parts[i + 1]}",
+                                      f"Set the whole list: {option} {'.'.join(parts[:i + 1])}=[...]")
+                nxt = {}
+                node[part] = nxt
+            node = nxt
 
 
 def parse_pairs(items: list[str] | None, option: str = "--set", example: str = "seed=3") -> list[tuple[str, Any]]:
@@ -195,12 +232,77 @@ def parse_pairs(items: list[str] | None, option: str = "--set", example: str = "
     return out
 
 
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split at ``sep`` outside brackets, braces and quotes: ``a=[1,2],b=3`` -> ``["a=[1,2]", "b=3"]``."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and text[i - 1] != "\\":
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_component(spec: str, option: str) -> tuple[str, dict[str, Any]]:
+    """``"azo:rtr=4,rcr=10"`` -> ``("azo", {"rtr": 4, "rcr": 10})``: a registry name with its arguments.
+
+    Values are read as JSON where they parse (``widths=[8,16]``, ``chained=true``), else as text.
+    """
+    name, sep, rest = spec.partition(":")
+    name = name.strip()
+    if not name:
+        raise ConfigError(f"{option} {spec!r}: expected NAME or NAME:KEY=VALUE,KEY=VALUE",
+                          f"For example: {option} azo:rtr=4,rcr=10")
+    if not sep:
+        return name, {}
+    items = [item for item in split_top_level(rest) if item.strip()]
+    if not items:
+        raise ConfigError(f"{option} {spec!r}: no arguments after ':'", f"For example: {option} {name}:KEY=VALUE")
+    for item in items:
+        if "=" not in item or not item.partition("=")[0].strip():
+            raise ConfigError(f"{option} {spec}: {item.strip()!r} is not KEY=VALUE",
+                              f"Give the arguments as {option} {name}:KEY=VALUE,KEY=VALUE "
+                              f"('snnctl info' lists a component's arguments).")
+    args: dict[str, Any] = {}
+    for key, value in parse_pairs(items, option=f"{option} {name}:"):
+        if key in args:
+            raise ConfigError(f"{option} {spec!r}: {key} is given twice", "Give each argument once.")
+        set_path(args, key, value, option=f"{option} {name}:")
+    return name, args
+
+
 def parse_assignments(items: list[str] | None) -> dict[str, Any]:
     """``["optim.lr=0.1", "model.args.widths=[8,16]"]`` -> nested dict (see :func:`parse_pairs`)."""
     out: dict[str, Any] = {}
     for key, value in parse_pairs(items, example="optim.lr=0.001"):
         set_path(out, key, value)
     return out
+
+
+def leaf_paths(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths of every value in a nested dict (a list is one value)."""
+    out: list[str] = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.extend(leaf_paths(value, path + "."))
+        else:
+            out.append(path)
+    return out
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether setting path ``a`` and path ``b`` touch the same value (equal, or one inside the other)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 #: limits on a config file: how deep its settings nest, and how many values YAML aliases may expand to
@@ -320,19 +422,43 @@ def resolve_config(
     files: list[Path] | None = None,
     assignments: list[str] | None = None,
     flags: dict[str, Any] | None = None,
+    options: dict[str, str] | None = None,
 ) -> RunConfig:
     """The run config from its layers: defaults < recipe < files < ``--set`` < flags.
 
-    ``flags`` is a nested dict of the explicit command-line options (unset options left out).
+    The layers merge onto the complete default config, so ``--set`` can index into lists that a
+    lower layer or the defaults hold (``regularizers.0.args.rtr=2``). ``flags`` is a nested dict of
+    the explicit command-line options (unset options left out); ``options`` maps a flag's dotted
+    path to the option that set it (``{"epochs": "--epochs"}``), for messages. A ``--set`` that
+    touches what a flag also sets, or the same key given twice to ``--set``, is an error rather
+    than one value silently winning.
     """
-    tree: dict[str, Any] = {}
+    tree: dict[str, Any] = RunConfig().model_dump(mode="json")
     if recipe:
         tree = deep_merge(tree, recipe_layer(recipe))
     for f in files or []:
         layer = load_config_file(f)
         validate_config(deep_merge(tree, layer), f"config file {f}")
         tree = deep_merge(tree, layer)
-    tree = deep_merge(tree, parse_assignments(assignments))
+    pairs = parse_pairs(assignments, example="optim.lr=0.001")
+    flag_paths = leaf_paths(flags or {})
+    seen: dict[str, str] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(f"--set {key} is given twice ({seen[key]} and {key}={json.dumps(value)})",
+                              "Give each setting once.")
+        seen[key] = f"{key}={json.dumps(value)}"
+        for path in flag_paths:
+            if _overlap(key, path):
+                option = next((options[p] for p in sorted(options or {}, key=len, reverse=True)
+                               if path == p or path.startswith(p + ".")), path)
+                hint = "Give it once." if key == path else f"Give {key if len(key) >= len(path) else path} in one place."
+                if path == "regularizers":
+                    hint = ("Give each regularizer's arguments with the option: --reg NAME:KEY=VALUE,KEY=VALUE "
+                            "(for example --reg azo:rtr=4,rcr=10), or set the list with --set only.")
+                raise ConfigError(f"--set {key}=... and {option} both set {key if len(key) >= len(path) else path}",
+                                  hint)
+        set_path(tree, key, value)
     tree = deep_merge(tree, flags or {})
     return validate_config(tree)
 

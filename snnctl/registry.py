@@ -145,10 +145,11 @@ def config_from_signature(factory: Callable[..., Any], name: str) -> type[BaseMo
     )
 
 
-def format_validation_error(err: pydantic.ValidationError, prefix: str) -> str:
-    """One line per problem, each naming the dotted path of the field at fault."""
+def format_validation_error(err: pydantic.ValidationError | list[dict[str, Any]], prefix: str) -> str:
+    """One line per problem, each naming the dotted path of the field at fault (``err`` may be
+    a ``ValidationError`` or a list of its ``errors()``)."""
     lines = []
-    for e in err.errors():
+    for e in (err.errors() if isinstance(err, pydantic.ValidationError) else err):
         loc = ".".join(str(p) for p in e["loc"])
         path = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         msg = e["msg"].removeprefix("Value error, ")

@@ -56,7 +56,9 @@ class RichReporter:
     def epoch(self, state: Any, row: dict[str, Any]) -> None:
         test = f"test loss {row['test_loss']:.4f} acc {row['test_acc']:6.2%} firing {row['firing_rate']:.3f}" \
             if row["test_acc"] is not None else "no test this epoch"
-        self.message(f"epoch {row['epoch']}/{state.epochs}: train loss {row['train_loss']:.4f} acc "
+        terms = "".join(f" + {name} {value:.4f}" for name, value in row.get("penalties", {}).items())
+        loss = f"{row['train_loss']:.4f} (task {row['task_loss']:.4f}{terms})" if terms else f"{row['train_loss']:.4f}"
+        self.message(f"epoch {row['epoch']}/{state.epochs}: train loss {loss} acc "
                      f"{row['train_acc']:6.2%}  {test}  lr {row['lr']:.3g}  {row['samples_per_s']:,.0f} samples/s  "
                      f"{row['seconds']:.1f} s")
         if self.progress is not None and row["epoch"] < state.epochs:
@@ -76,11 +78,11 @@ class RichReporter:
 def train(
     recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="Start from a recipe (the paper's settings for a dataset; 'snnctl list recipes').", autocompletion=completer("recipe"))] = None,
     config: Annotated[Optional[list[Path]], typer.Option("--config", "-c", metavar="FILE", help="Run config file (YAML or TOML) layered over the recipe; repeatable.")] = None,
-    settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Set any config value by dotted path, e.g. optim.lr=3e-4 or model.args.widths=[8,16]; VALUE is read as JSON where it parses. Repeatable.")] = None,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Set any config value by dotted path, e.g. optim.lr=3e-4, model.args.widths=[8,16] or regularizers.0.args.rtr=2 (a number indexes a list); VALUE is read as JSON where it parses. Repeatable; a key that an option also sets is an error.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model (registry name).", autocompletion=completer("model"))] = None,
-    neuron: Annotated[Optional[str], typer.Option("--neuron", help="Neuron of every spiking layer (registry name).", autocompletion=completer("neuron"))] = None,
-    attention: Annotated[Optional[str], typer.Option("--attention", help="Attention module ('none' removes it).", autocompletion=completer("attention"))] = None,
-    reg: Annotated[Optional[list[str]], typer.Option("--reg", help="Regularizer (registry name); repeatable; replaces the config's list. '--reg none' trains without.", autocompletion=completer("regularizer"))] = None,
+    neuron: Annotated[Optional[str], typer.Option("--neuron", metavar="NAME[:KEY=VALUE,...]", help="Neuron of every spiking layer (registry name), optionally with its arguments: --neuron plif:init_tau=3,per_channel=true.", autocompletion=completer("neuron"))] = None,
+    attention: Annotated[Optional[str], typer.Option("--attention", metavar="NAME[:KEY=VALUE,...]", help="Attention module ('none' removes it), optionally with its arguments: --attention sma:c_reduction=8.", autocompletion=completer("attention"))] = None,
+    reg: Annotated[Optional[list[str]], typer.Option("--reg", metavar="NAME[:KEY=VALUE,...]", help="Regularizer (registry name), optionally with its arguments: --reg azo:rtr=4,rcr=10. Repeatable; replaces the config's list. '--reg none' trains without.", autocompletion=completer("regularizer"))] = None,
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Dataset (registry name).", autocompletion=completer("dataset"))] = None,
     root: Annotated[Optional[Path], typer.Option("--root", metavar="DIR", help="Folder of the raw data. Default: SNNCTL_DATA, or ~/.local/share/snnctl.")] = None,
     timesteps: Annotated[Optional[int], typer.Option("--timesteps", "-T", min=1, help="Time steps T (frames). Default: the dataset's.")] = None,
@@ -96,7 +98,7 @@ def train(
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", metavar="DIR", help="Where run folders go. Default: runs.")] = None,
     init: Annotated[Optional[Path], typer.Option("--init", metavar="RUN_OR_FILE", help="Start from the weights of a run (its best checkpoint) or a model.safetensors.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run exactly, with its saved config.")] = None,
-    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config (YAML) and exit.")] = False,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config (YAML) and exit, after checking every name and every component's arguments.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     json: JsonOpt = False,
 ) -> None:
@@ -104,13 +106,14 @@ def train(
 
     With no options it trains vgg5-sma with AZO on the built-in synthetic-gestures data (a few minutes on a CPU). Settings are layered: defaults < --recipe < --config < --set < options. Under torchrun (torchrun --nproc-per-node N -m snnctl train ...) each process trains on its share of every batch.
     """
-    from snnctl.config import dump_yaml, read_run_config, resolve_config
+    from snnctl.config import dump_yaml, parse_component, read_run_config, resolve_config
     from snnctl.engine.train import train as run
     from snnctl.errors import ConfigError
 
     flags: dict[str, Any] = {}
+    options: dict[str, str] = {}
 
-    def put(path: str, value: Any) -> None:
+    def put(path: str, value: Any, option: str) -> None:
         if value is None:
             return
         node = flags
@@ -118,26 +121,37 @@ def train(
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
+        options[path] = option
 
-    put("model.name", model)
-    put("model.neuron", neuron)
-    put("model.attention", attention)
+    put("model.name", model, "--model")
+    if neuron is not None:
+        name_, args_ = parse_component(neuron, "--neuron")
+        put("model.neuron", name_, "--neuron")
+        put("model.neuron_args", args_ or None, "--neuron")
+    if attention is not None:
+        name_, args_ = parse_component(attention, "--attention")
+        put("model.attention", name_, "--attention")
+        put("model.attention_args", args_ or None, "--attention")
     if reg is not None:
-        put("regularizers", [] if reg == ["none"] else [{"name": r} for r in reg])
-    put("data.name", data)
-    put("data.root", str(root) if root else None)
-    put("timesteps", timesteps)
-    put("epochs", epochs)
-    put("batch_size", batch_size)
-    put("optim.lr", lr)
-    put("optim.name", optimizer)
-    put("loss.name", loss)
-    put("precision", precision)
-    put("device", device)
-    put("seed", seed)
-    put("name", name)
-    put("output_dir", str(output_dir) if output_dir else None)
-    put("init", str(init) if init else None)
+        if reg == ["none"]:
+            put("regularizers", [], "--reg none")
+        else:
+            refs = [parse_component(r, "--reg") for r in reg]
+            put("regularizers", [{"name": n, "args": a} for n, a in refs], "--reg")
+    put("data.name", data, "--data")
+    put("data.root", str(root) if root else None, "--root")
+    put("timesteps", timesteps, "--timesteps")
+    put("epochs", epochs, "--epochs")
+    put("batch_size", batch_size, "--batch-size")
+    put("optim.lr", lr, "--lr")
+    put("optim.name", optimizer, "--optimizer")
+    put("loss.name", loss, "--loss")
+    put("precision", precision, "--precision")
+    put("device", device, "--device")
+    put("seed", seed, "--seed")
+    put("name", name, "--name")
+    put("output_dir", str(output_dir) if output_dir else None, "--output-dir")
+    put("init", str(init) if init else None, "--init")
 
     if resume is not None:
         if flags or recipe or config or settings:
@@ -148,8 +162,11 @@ def train(
             raise ConfigError(f"--resume: {resume} is not a run folder (no config.yaml)",
                               "Give the folder 'snnctl train' created, e.g. runs/<name>.")
     else:
-        cfg = resolve_config(recipe, config, settings, flags)
+        cfg = resolve_config(recipe, config, settings, flags, options)
     if print_config:
+        from snnctl.engine.build import check_components
+
+        check_components(cfg)
         stdout.print(dump_yaml(cfg), end="", highlight=False, markup=False, soft_wrap=True)
         return
     reporter = RichReporter(quiet)

@@ -1,8 +1,8 @@
 """Names become objects here, and only here: dataset, model and regularizers from a run config.
 
-Everything that can be checked without touching data is checked first (:func:`check_names`), so an
-unknown model, dataset, neuron, attention or regularizer name fails before any preprocessing,
-download or training starts.
+Everything that can be checked without touching data is checked first (:func:`check_components`), so
+an unknown model, dataset, neuron, attention or regularizer name, or an argument one of them does not
+accept, fails with the dotted path of the setting before any preprocessing, download or training starts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import Tensor
 from snnctl.config import RunConfig
 from snnctl.errors import ConfigError
 
-__all__ = ["DataInfo", "check_names", "make_run_dataset", "describe_data", "data_info", "build_model", "resolved_model_args",
+__all__ = ["DataInfo", "check_names", "check_components", "check_args", "make_run_dataset", "describe_data", "data_info", "build_model", "resolved_model_args",
            "attach_regularizers"]
 
 
@@ -63,6 +63,77 @@ def check_names(cfg: RunConfig) -> None:
         reg.get("regularizer", ref.name)
 
 
+#: arguments the host fills in when it builds a component, by kind; checks without a built model use stand-ins
+HOST_ARGS: dict[str, dict[str, Any]] = {
+    "neuron": {"features": 8},
+    "attention": {"channels": 8, "timesteps": 4},
+}
+
+
+def check_args(kind: str, name: str, args: dict[str, Any], path: str, host: Optional[dict[str, Any]] = None,
+               depth: int = 0, nested: bool = True) -> Any:
+    """Validate a component's arguments, and those of the components they name, reporting dotted paths.
+
+    ``host`` are the arguments the host supplies when it builds the component (a model's T, an
+    attention's channels); errors about them are left to the build, which knows their real values.
+    A field ``F`` naming a registered neuron, surrogate or attention beside a field ``F_args`` (a
+    neuron's ``surrogate`` and ``surrogate_args``, SMA's ``branch`` and ``branch_args``) has those
+    arguments checked in turn under ``path.F_args`` (unless ``nested`` is False). Returns the validated config, or None when only
+    host arguments were at fault.
+    """
+    import pydantic
+
+    import snnctl
+    from snnctl.registry import format_validation_error
+
+    reg = snnctl.registry()
+    entry = reg.get(kind, name)
+    fields = entry.config.model_fields
+    filled = {k: v for k, v in {**HOST_ARGS.get(kind, {}), **(host or {})}.items() if k in fields and k not in args}
+    clean = {k: v for k, v in {**args, **filled}.items() if v is not None}
+    try:
+        validated = entry.config.model_validate(clean)
+    except pydantic.ValidationError as err:
+        errors = [e for e in err.errors() if not (e["loc"] and e["loc"][0] in filled)]
+        if not errors:
+            return None
+        raise ConfigError(f"invalid arguments for {entry.kind} '{entry.name}': {format_validation_error(errors, path)}",
+                          f"Run 'snnctl info {entry.kind} {entry.name}' to see its parameters and defaults.") from None
+    if nested and depth < 8:
+        for field in fields:
+            value, sub = getattr(validated, field, None), getattr(validated, f"{field}_args", None)
+            if not isinstance(value, str) or not isinstance(sub, dict):
+                continue
+            for sub_kind in ("neuron", "surrogate", "attention"):
+                if (sub_kind, value) in reg and (sub_kind, value) not in reg.conflicts:
+                    check_args(sub_kind, value, sub, f"{path}.{field}_args", depth=depth + 1)
+                    break
+    return validated
+
+
+def check_components(cfg: RunConfig) -> None:
+    """Every name in the config exists and every component's arguments fit its schema, before any data is read.
+
+    Errors name the dotted path of the setting at fault: ``data.args``, ``model.args``,
+    ``model.neuron_args`` (and its ``surrogate_args``), ``model.attention_args``,
+    ``regularizers.N.args``. Settings the data dictates (channels, classes, size, T) are checked
+    when the model is built.
+    """
+    check_names(cfg)
+    check_args("dataset", cfg.data.name, cfg.data.args, "data.args")
+    model = check_args("model", cfg.model.name, model_args(cfg, None), "model.args", nested=False)
+    if model is not None:
+        t = getattr(model, "timesteps", None) or cfg.timesteps
+        for field in ("neuron", "attention"):
+            name, args = getattr(model, field, None), getattr(model, f"{field}_args", None)
+            if not isinstance(name, str) or name == "none" or not isinstance(args, dict):
+                continue
+            path = f"model.{field}_args" if getattr(cfg.model, f"{field}_args") else f"model.args.{field}_args"
+            check_args(field, name, args, path, host={"timesteps": t} if field == "attention" and t else None)
+    for i, ref in enumerate(cfg.regularizers):
+        check_args("regularizer", ref.name, ref.args, f"regularizers.{i}.args")
+
+
 def make_run_dataset(cfg: RunConfig):
     """The dataset plugin object, its settings validated under ``data.args``."""
     import snnctl
@@ -99,8 +170,9 @@ def data_info(cfg: RunConfig, dataset: Any) -> DataInfo:
     return describe_data(cfg.data.name, dataset, cfg.timesteps, cfg.data.downsample, root, cfg.data.download)
 
 
-def model_args(cfg: RunConfig, info: DataInfo) -> dict[str, Any]:
-    """The model's settings: ``model.args``, the neuron/attention overrides, and what the data dictates."""
+def model_args(cfg: RunConfig, info: Optional[DataInfo]) -> dict[str, Any]:
+    """The model's settings: ``model.args``, the neuron/attention overrides, and what the data dictates
+    (nothing of the data where ``info`` is None)."""
     import snnctl
 
     fields = snnctl.registry().get("model", cfg.model.name).config.model_fields
@@ -111,6 +183,8 @@ def model_args(cfg: RunConfig, info: DataInfo) -> dict[str, Any]:
     for key, value in (("neuron_args", cfg.model.neuron_args), ("attention_args", cfg.model.attention_args)):
         if value:
             args[key] = {**args.get(key, {}), **value}
+    if info is None:
+        return args
     dictated = {
         "in_channels": info.in_channels,
         "num_classes": info.num_classes,

@@ -113,7 +113,7 @@ def precision_for(precision: str, device: torch.device) -> str:
 def train(cfg: RunConfig, resume: Optional[Path] = None, reporter: Optional[Reporter] = None) -> TrainResult:
     """Train a run from its config, or continue the run folder ``resume`` (its own config.yaml)."""
     reporter = reporter or Reporter()
-    build.check_names(cfg)
+    build.check_components(cfg)
     device_type = build.resolve_device(cfg.device).type
     dist = Dist.from_env(device_type)
     try:
@@ -181,9 +181,12 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
 
     state = TrainState(cfg, run_dir, model, optimizer, cfg.epochs, steps, info=info,
                        regularized={ref.name: names for ref, (_, names) in zip(cfg.regularizers, regs)})
-    start_epoch, start_batch, partial = 0, 0, [0.0, 0.0, 0.0, 0.0]
+    penalties = penalty_terms(cfg, [r for r, _ in regs])  # (metrics key, regularizer); without penalty() none
+    width = 5 + len(penalties)  # the per-epoch sums: loss, hits, samples, seconds, task loss, each penalty
+    start_epoch, start_batch, partial = 0, 0, [0.0] * width
     if resume is not None:
         start_epoch, start_batch, partial = _restore(run_dir, model, optimizer, scaler, state, device)
+        partial = (partial + [0.0] * width)[:width]  # a checkpoint of an older snnctl holds the first four
         reporter.message(f"resuming {run_dir} at epoch {start_epoch + 1}, batch {start_batch}")
     else:
         torch.manual_seed(cfg.seed + dist.rank)  # dropout and augmentation draws differ between processes
@@ -202,7 +205,6 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     reporter.start(state)
     call("on_train_start")
     last_eval: Optional[EvalResult] = None
-    penalties = [r for r, _ in regs]  # a regularizer without a loss term returns None
     metrics_file = run_dir / "metrics.jsonl"
     with stop:
         for epoch in range(start_epoch, cfg.epochs):
@@ -211,7 +213,7 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
             for g in optimizer.param_groups:
                 g["lr"] = lr
             net.train()
-            loss_sum, hits, seen, busy = partial if epoch == start_epoch else [0.0, 0.0, 0.0, 0.0]
+            sums = list(partial) if epoch == start_epoch else [0.0] * width
             t_epoch = time.perf_counter()
             batches = train_batches(splits.train, cfg.batch_size, cfg.seed, epoch, dist.rank, dist.world,
                                     cfg.data.workers, skip=state.batch)
@@ -224,9 +226,11 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
                 try:
                     with autocast(device, precision):
                         out = net(x)
-                        loss = run_loss(out, y, cfg.loss)
-                        for r in penalties:
+                        loss = task = run_loss(out, y, cfg.loss)
+                        terms = []
+                        for _, r in penalties:
                             term = r.penalty(model)
+                            terms.append(0.0 if term is None else float(term.detach()))
                             if term is not None:
                                 loss = loss + term
                     if not bool(torch.isfinite(loss.detach())):
@@ -253,24 +257,30 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
                 reset_states(model)
                 out = out.detach().float()
                 n = y.numel()
-                loss_sum += float(loss.detach()) * n
-                hits += float(((out.mean(0) if out.dim() == 3 else out).argmax(-1) == y).sum())
-                seen += n
-                busy += time.perf_counter() - t0
+                sums[0] += float(loss.detach()) * n
+                sums[1] += float(((out.mean(0) if out.dim() == 3 else out).argmax(-1) == y).sum())
+                sums[2] += n
+                sums[3] += time.perf_counter() - t0
+                sums[4] += float(task.detach()) * n
+                for i, value in enumerate(terms):
+                    sums[5 + i] += value * n
                 state.batch += 1
-                reporter.batch(state, loss_sum / seen, hits / seen, seen * dist.world / max(busy, 1e-9))
+                reporter.batch(state, sums[0] / sums[2], sums[1] / sums[2], sums[2] * dist.world / max(sums[3], 1e-9))
                 call("on_batch_end")
                 if dist.any(stop.requested, device):
                     if dist.main:
                         _save(run_dir, "last", state, model, optimizer, scaler, cfg, info, chash,
-                              partial=[loss_sum, hits, seen, busy])
+                              partial=sums)
                     raise Interrupted(
                         f"training interrupted at epoch {epoch + 1}, batch {state.batch}/{steps}; "
                         f"a resumable checkpoint is in {run_dir / 'last'}",
                         f"Continue with: snnctl train --resume {run_dir}")
             train_time = time.perf_counter() - t_epoch
             # training sums are per process; combine them
-            totals = dist.sum(torch.tensor([loss_sum, hits, seen], dtype=torch.float64, device=device)).cpu()
+            totals = dist.sum(torch.tensor([sums[0], sums[1], sums[2], *sums[4:]], dtype=torch.float64,
+                                           device=device)).cpu()
+            busy = sums[3]
+            count = max(float(totals[2]), 1.0)
             final = epoch == cfg.epochs - 1
             if final or (epoch + 1) % cfg.eval_every == 0:
                 last_eval = evaluate(net, eval_batches(splits.test, cfg.eval_batch_size or cfg.batch_size,
@@ -279,8 +289,10 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
             row = {
                 "epoch": epoch + 1,
                 "lr": lr,
-                "train_loss": float(totals[0] / max(totals[2], 1)),
-                "train_acc": float(totals[1] / max(totals[2], 1)),
+                "train_loss": float(totals[0]) / count,
+                "task_loss": float(totals[3]) / count,
+                "penalties": {key: float(totals[4 + i]) / count for i, (key, _) in enumerate(penalties)},
+                "train_acc": float(totals[1]) / count,
                 "test_loss": last_eval.loss if last_eval else None,
                 "test_acc": last_eval.top1 if last_eval else None,
                 "test_top5": last_eval.top5 if last_eval else None,
@@ -383,6 +395,21 @@ def _restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
     return epoch, js["batch"], list(js["partial"])
 
 
+def penalty_terms(cfg: RunConfig, regularizers: list[Any]) -> list[tuple[str, Any]]:
+    """The regularizers that add a loss term (they override ``penalty``), each with its key in
+    ``metrics.jsonl``: its registry name, or ``name.N`` (its position in ``regularizers``) where
+    the run lists a name twice."""
+    from snnctl.nn import Regularizer
+
+    names = [ref.name for ref in cfg.regularizers]
+    out = []
+    for i, (name, r) in enumerate(zip(names, regularizers)):
+        if getattr(type(r), "penalty", None) is Regularizer.penalty:
+            continue
+        out.append((name if names.count(name) == 1 else f"{name}.{i}", r))
+    return out
+
+
 def _third_party(cfg: RunConfig) -> str:
     """The plugins other than snnctl's own that provide the run's model, neuron, attention and regularizers."""
     import snnctl
@@ -408,6 +435,7 @@ def _probe(cfg: RunConfig, model: torch.nn.Module, samples: Any, info: Any, devi
     who = f"model '{cfg.model.name}' ({entry.provider})"
     x = torch.stack([samples[i][0] for i in range(min(2, len(samples)))])
     x = info.encode(x.to(device).float())
+    before = _parameter_shapes(model, who)
     was = model.training
     model.eval()
     try:
@@ -424,12 +452,33 @@ def _probe(cfg: RunConfig, model: torch.nn.Module, samples: Any, info: Any, devi
     finally:
         reset_states(model)
         model.train(was)
+    after = _parameter_shapes(model, who)
+    if after != before:
+        changed = sorted(k for k in after if after[k] != before.get(k))
+        raise PluginError(f"{who}: its first forward pass created or reshaped parameters ({', '.join(changed[:3])}"
+                          f"{', ...' if len(changed) > 3 else ''}); the optimizer, the parameter count and the "
+                          "checkpoints would miss them",
+                          "Create every parameter when the component is built; a neuron that needs its layer's "
+                          "width declares a features argument (docs/guides/neurons.md). No run folder was made.")
     want = (info.timesteps, x.shape[1], info.num_classes)
     if not torch.is_tensor(out) or tuple(out.shape) not in (want, want[1:]):
         got = list(out.shape) if torch.is_tensor(out) else type(out).__name__
         raise PluginError(f"{who} returned {got} for input {list(x.shape)}; a model returns per-step logits "
                           f"[T, B, K] = {list(want)}",
                           "The model breaks the SpikingModel contract; no run folder was made.")
+
+
+def _parameter_shapes(model: torch.nn.Module, who: str) -> dict[str, tuple[int, ...]]:
+    """Every parameter's shape; a lazy (uninitialised) one is named as the plugin's fault."""
+    out = {}
+    for name, p in model.named_parameters():
+        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+            raise PluginError(f"{who}: parameter {name} is lazy (uninitialised until the first call); the "
+                              "optimizer, the parameter count and the checkpoints need it built",
+                              "Create every parameter when the component is built; a neuron that needs its layer's "
+                              "width declares a features argument (docs/guides/neurons.md). No run folder was made.")
+        out[name] = tuple(p.shape)
+    return out
 
 
 def _best_epoch(run_dir: Path) -> Optional[int]:
