@@ -164,7 +164,7 @@ class SMA(Attention):
         if branch == "relu":
             self.acts = nn.ModuleList(nn.ReLU(inplace=True) for _ in self.kernels)
         else:
-            self.acts = nn.ModuleList(make_neuron(branch, branch_args, step_mode="m") for _ in self.kernels)
+            self.acts = nn.ModuleList(make_neuron(branch, branch_args, features=c, step_mode="m") for _ in self.kernels)
         # Spiking branches emit exactly 0/1 (the neuron contract), so fusion can save them as bool.
         self.binary = all(isinstance(a, Neuron) for a in self.acts)
         n = len(self.kernels)

@@ -47,7 +47,7 @@ class VGG(SpikingModel):
             if att_args is not None and i in cfg.attention_blocks:
                 layers["attention"] = make_attention(attention, width, timesteps, att_args)
             layers["norm"] = SeqFold(nn.BatchNorm2d(width))
-            layers["neuron"] = make_neuron(neuron, neuron_args, step_mode="m")
+            layers["neuron"] = make_neuron(neuron, neuron_args, features=width, step_mode="m")
             layers["pool"] = SeqFold(nn.MaxPool2d(2, 2) if cfg.pool == "max" else nn.AvgPool2d(2, 2))
             blocks.append(nn.Sequential(layers))
             c_in = width
@@ -55,7 +55,8 @@ class VGG(SpikingModel):
         head: list[nn.Module] = [SeqFold(nn.AdaptiveAvgPool2d(cfg.pool_size), nn.Flatten())]
         f_in = c_in * cfg.pool_size * cfg.pool_size
         for width in cfg.hidden:
-            head += [SeqFold(nn.Linear(f_in, width)), make_neuron(neuron, neuron_args, step_mode="m"), StepDropout(cfg.dropout)]
+            head += [SeqFold(nn.Linear(f_in, width)), make_neuron(neuron, neuron_args, features=width, step_mode="m"),
+                     StepDropout(cfg.dropout)]
             f_in = width
         head.append(SeqFold(nn.Linear(f_in, cfg.num_classes)))
         self.head = nn.Sequential(*head)
@@ -135,11 +136,11 @@ class MSBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, make_act, attention: Optional[nn.Module],
                  shortcut: str, gamma: float) -> None:
         super().__init__()
-        self.act1 = make_act()
+        self.act1 = make_act(c_in)
         self.conv1 = SeqFold(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False))
         self.attention = attention if attention is not None else nn.Identity()
         self.norm1 = SeqFold(_bn(c_out, gamma))
-        self.act2 = make_act()
+        self.act2 = make_act(c_out)
         # The branch's last BN starts at zero, so each block starts as the identity.
         self.branch_out = SeqFold(nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), _bn(c_out, 0.0))
         if stride == 1 and c_in == c_out:
@@ -163,8 +164,8 @@ class MSResNet(SpikingModel):
         super().__init__(cfg.timesteps, cfg.in_channels, cfg.input_size, cfg.num_classes)
         layers, widths, bn_gamma, attention = cfg.layers, cfg.widths, cfg.bn_gamma, cfg.attention
 
-        def act() -> nn.Module:
-            return make_neuron(cfg.neuron, cfg.neuron_args, step_mode="m")
+        def act(features: int) -> nn.Module:
+            return make_neuron(cfg.neuron, cfg.neuron_args, features=features, step_mode="m")
 
         att_args = merge_attention_args(attention, {"c_reduction": 4.0, "t_reduction": 1.5, "branch": "relu"}, cfg.attention_args) \
             if attention != "none" else None
@@ -184,7 +185,7 @@ class MSResNet(SpikingModel):
                 c_in = width
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(
-            act(),
+            act(c_in),
             SeqFold(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
             StepDropout(cfg.dropout),
             SeqFold(nn.Linear(c_in, cfg.num_classes)),

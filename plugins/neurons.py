@@ -198,7 +198,7 @@ class MultiStep(torch.autograd.Function):
     def forward(ctx, x: Tensor, v0: Optional[Tensor], w: Optional[Tensor], dyn: Dynamics):
         ctx.set_materialize_grads(False)
         keep = any(ctx.needs_input_grad[:3])
-        d = torch.sigmoid(w).to(x.dtype) if w is not None else None
+        d = per_feature(torch.sigmoid(w).to(x.dtype), x.dim() - 1) if w is not None else None
         spikes, v, h_all = run_forward(x, v0, d, dyn, keep_h=keep)
         if keep:
             ctx.save_for_backward(h_all, v0, w)
@@ -211,7 +211,7 @@ class MultiStep(torch.autograd.Function):
         h_all, v0, w = ctx.saved_tensors
         dyn: Dynamics = ctx.dyn
         need_x, need_v0, need_w = ctx.needs_input_grad[:3]
-        d = torch.sigmoid(w).to(h_all.dtype) if w is not None else None
+        d = per_feature(torch.sigmoid(w).to(h_all.dtype), h_all.dim() - 1) if w is not None else None
         # H is needed by no one after this pass unless the graph is kept: the input gradient
         # then overwrites it step by step instead of taking a fresh [T, ...] buffer.
         gx = h_all if (need_x and not _keep_graph()) else (torch.empty_like(h_all) if need_x else None)
@@ -248,7 +248,8 @@ def run_backward(h_all: Tensor, v0: Optional[Tensor], d: Optional[Tensor], g_spi
     """The reverse recurrence. Writes dL/dX into ``gx`` (which may be ``h_all`` itself: step t
     reads H[t] and H[t-1] before it writes gx[t], and later steps only read earlier H).
 
-    Returns dL/dV[-1] and, if ``need_d``, dL/d(sigmoid(w)) as a float64 scalar.
+    Returns dL/dV[-1] and, if ``need_d``, dL/d(sigmoid(w)) in float64: a scalar, or one value per
+    feature where ``d`` holds one decay per feature (shaped to broadcast over a step ``[B, F, ...]``).
     """
     T = h_all.shape[0]
     vth, vr = dyn.v_threshold, dyn.v_reset
@@ -260,7 +261,9 @@ def run_backward(h_all: Tensor, v0: Optional[Tensor], d: Optional[Tensor], g_spi
     zeros = torch.zeros_like(carry) if g_spikes is None else None
     k = dyn.dh_dv(d)
     scale_x = dyn.decay_input and dyn.kind in ("lif", "plif")
-    g_d = torch.zeros((), dtype=torch.float64, device=h_all.device) if need_d else None
+    per_feature_d = d is not None and d.dim() > 0
+    reduce_dims = [0, *range(2, h_all.dim() - 1)]  # a step is [B, F, ...]: every axis but the features
+    g_d = torch.zeros(d.numel() if per_feature_d else (), dtype=torch.float64, device=h_all.device) if need_d else None
     for t in range(T - 1, -1, -1):
         h = h_all[t]
         g = zeros if g_spikes is None else g_spikes[t]
@@ -288,11 +291,17 @@ def run_backward(h_all: Tensor, v0: Optional[Tensor], d: Optional[Tensor], g_spi
             v_prev = previous_state_(tmp, aux, h_all, t, v0, dyn)
             if dyn.decay_input:
                 torch.sub(h, v_prev, out=tmp)
-                g_d += torch.dot(tmp.reshape(-1), carry.reshape(-1)).double()
+                if per_feature_d:
+                    g_d += tmp.mul_(carry).sum(reduce_dims, dtype=torch.float64)
+                else:
+                    g_d += torch.dot(tmp.reshape(-1), carry.reshape(-1)).double()
             else:
                 if vr:
                     v_prev.sub_(vr)
-                g_d -= torch.dot(v_prev.reshape(-1), carry.reshape(-1)).double()
+                if per_feature_d:
+                    g_d -= v_prev.mul_(carry).sum(reduce_dims, dtype=torch.float64)
+                else:
+                    g_d -= torch.dot(v_prev.reshape(-1), carry.reshape(-1)).double()
         if gx is not None:  # H[t] is not read again from here on
             gx_t = gx[t]
             if scale_x and dyn.kind == "lif":
@@ -304,8 +313,16 @@ def run_backward(h_all: Tensor, v0: Optional[Tensor], d: Optional[Tensor], g_spi
         if not (isinstance(k, float) and k == 1.0):
             carry.mul_(k)  # dL/dV[t-1]
     if need_d and dyn.decay_input:
-        g_d = g_d / d.double()
+        g_d = g_d / d.double().reshape(-1 if per_feature_d else ())
     return carry, g_d
+
+
+def per_feature(d: Tensor, step_dims: int) -> Tensor:
+    """A decay with one value per feature, shaped ``[F, 1, ...]`` to broadcast over a step ``[B, F, ...]``
+    of ``step_dims`` dimensions (a scalar decay is returned as it is)."""
+    if d.dim() == 0:
+        return d
+    return d.reshape(-1, *([1] * (step_dims - 2)))
 
 
 def previous_state_(out: Tensor, scratch: Tensor, h_all: Tensor, t: int, v0: Optional[Tensor], dyn: Dynamics) -> Tensor:
@@ -328,14 +345,28 @@ class FusedNeuron(Neuron):
     def decay_weight(self) -> Optional[Tensor]:
         return None
 
+    def check_features(self, x: Tensor, feature_axis: int) -> None:
+        """Raise a clear error where a neuron with one parameter per feature meets another feature count."""
+        w = self.decay_weight()
+        if w is None or w.dim() == 0:
+            return
+        if x.dim() <= feature_axis or x.shape[feature_axis] != w.numel():
+            got = "no feature axis" if x.dim() <= feature_axis else f"{x.shape[feature_axis]} features"
+            raise ConfigError(f"{type(self).__name__} has one time constant per feature ({w.numel()} features) but "
+                              f"its input {tuple(x.shape)} has {got}",
+                              "Build it with the feature count of its layer (features=C: the channels of "
+                              "[T, B, C, H, W], the width of [T, B, F]).")
+
     def single_step(self, x: Tensor) -> Tensor:
+        self.check_features(x, 1)
         w = self.decay_weight()
         dyn = self.dynamics()
         v = self.v if self.v is not None else torch.full_like(x, dyn.v_init)
-        s, self.v = dyn.step(x, v, None if w is None else torch.sigmoid(w).to(x.dtype))
+        s, self.v = dyn.step(x, v, None if w is None else per_feature(torch.sigmoid(w).to(x.dtype), x.dim()))
         return s
 
     def multi_step(self, x: Tensor) -> Tensor:
+        self.check_features(x, 2)
         w = self.decay_weight()
         dyn = self.dynamics()
         grad = torch.is_grad_enabled() and (
@@ -344,9 +375,10 @@ class FusedNeuron(Neuron):
         if grad:
             spikes, self.v = MultiStep.apply(x, self.v, w, dyn)
         elif _exporting():
-            spikes, self.v = traced_forward(x, self.v, None if w is None else torch.sigmoid(w).to(x.dtype), dyn)
+            d = None if w is None else per_feature(torch.sigmoid(w).to(x.dtype), x.dim() - 1)
+            spikes, self.v = traced_forward(x, self.v, d, dyn)
         else:
-            d = None if w is None else torch.sigmoid(w).to(x.dtype)
+            d = None if w is None else per_feature(torch.sigmoid(w).to(x.dtype), x.dim() - 1)
             spikes, self.v, _ = run_forward(x, self.v, d, dyn, keep_h=False)
         return spikes
 
@@ -443,6 +475,10 @@ LIFConfig = create_model(
 PLIFConfig = create_model(
     "PLIFConfig", __base__=_Config,
     init_tau=(float, Field(2.0, gt=1.0, description="initial time constant; tau = 1 / sigmoid(w) is learned")),
+    per_channel=(bool, Field(False, description="learn one time constant per channel (per feature of a linear "
+                                                "layer) instead of one per layer")),
+    features=(Optional[int], Field(None, gt=0, description="channels or features of the layer (filled in by the "
+                                                           "model; needed by per_channel)")),
     **_leaky_fields(),
 )
 
@@ -459,6 +495,11 @@ class _Leaky(FusedNeuron):
     def extra_repr(self) -> str:
         return f"tau={self.tau:.6g}, decay_input={self.decay_input}, {_common_reset_repr(self)}, {super().extra_repr()}"
 
+    def tau_values(self, step_dims: int) -> Any:
+        """The time constant as a float64 array broadcasting over one step's per-sample shape
+        (``step_dims`` axes: features first), or a float where every neuron shares it."""
+        return float(self.tau)
+
     def to_nir(self, ctx):
         """NIR's ``LIF`` under forward Euler with step ``dt``: ``tau = tau_steps * dt``, ``v_leak = v_reset``,
         ``r = 1`` (``decay_input``, H = V + (X - (V - v_r)) / tau) or ``r = tau_steps`` (H = V - (V - v_r) / tau + X).
@@ -472,7 +513,7 @@ class _Leaky(FusedNeuron):
 
         if self.v_reset is None:
             raise NotExportable(SOFT_RESET)
-        tau = float(self.tau)
+        tau = self.tau_values(len(ctx.input_shape))
         return nir.LIF(tau=ctx.full(tau * ctx.dt), r=ctx.full(1.0 if self.decay_input else tau),
                        v_leak=ctx.full(self.v_reset), v_threshold=ctx.full(self.v_threshold),
                        v_reset=ctx.full(self.v_reset))
@@ -495,20 +536,44 @@ class LIF(_Leaky):
 
 
 class PLIF(_Leaky):
-    """Parametric LIF with a learnable time constant, identical to SpikingJelly's ParametricLIFNode."""
+    """Parametric LIF with a learnable time constant (one per layer, or per channel), as SpikingJelly's ParametricLIFNode.
+
+    With ``per_channel`` the layer learns one time constant per channel of ``[T, B, C, H, W]`` (per
+    feature of ``[T, B, F]``): ``w`` has ``features`` entries, which the model fills in. With one per
+    layer it is identical to SpikingJelly's ``ParametricLIFNode``.
+    """
 
     def __init__(self, init_tau: float = 2.0, v_threshold: float = 1.0, v_reset: float | str | None = 0.0,
                  decay_input: bool = True, detach_reset: bool = True, surrogate: str | Surrogate = "atan",
-                 surrogate_args: Optional[dict] = None, step_mode: str = "m"):
+                 surrogate_args: Optional[dict] = None, step_mode: str = "m", per_channel: bool = False,
+                 features: Optional[int] = None):
         super().__init__(v_threshold, v_reset, decay_input, detach_reset, surrogate, surrogate_args, step_mode)
         if not init_tau > 1.0:
             raise ConfigError(f"init_tau: must be greater than 1, got {init_tau}")
-        self.w = nn.Parameter(torch.as_tensor(-math.log(init_tau - 1.0)))
+        if per_channel and not features:
+            raise ConfigError("plif: per_channel needs the layer's feature count (features)",
+                              "Models fill it in; built alone, give features=C (the channels of its input).")
+        self.per_channel = bool(per_channel)
+        shape = (int(features),) if per_channel else ()
+        self.w = nn.Parameter(torch.full(shape, -math.log(init_tau - 1.0)))
 
     @property
-    def tau(self) -> float:
-        """The current time constant, 1 / sigmoid(w) (in float64)."""
-        return float(1.0 / torch.sigmoid(self.w.detach().double()))
+    def tau(self) -> Any:
+        """The current time constant, 1 / sigmoid(w) in float64: a float, or a tensor of one per feature."""
+        tau = 1.0 / torch.sigmoid(self.w.detach().double())
+        return tau if self.per_channel else float(tau)
+
+    def tau_values(self, step_dims: int) -> Any:
+        if not self.per_channel:
+            return float(self.tau)
+        return self.tau.cpu().numpy().reshape(-1, *([1] * (step_dims - 1)))
+
+    def extra_repr(self) -> str:
+        if not self.per_channel:
+            return super().extra_repr()
+        tau = self.tau
+        return (f"tau=per channel ({tau.numel()}, {float(tau.min()):.4g}..{float(tau.max()):.4g}), "
+                f"decay_input={self.decay_input}, {_common_reset_repr(self)}, {Neuron.extra_repr(self)}")
 
     def decay_weight(self) -> Tensor:
         return self.w

@@ -43,6 +43,8 @@ __all__ = [
     "make_surrogate",
     "make_neuron",
     "make_attention",
+    "takes_features",
+    "SpikeRecorder",
 ]
 
 
@@ -172,14 +174,127 @@ def reset_states(module: nn.Module) -> None:
             m.reset()
 
 
-def make_neuron(name: str, args: dict[str, Any] | None = None, **fixed: Any) -> Neuron:
-    """A multi-step neuron from a registry name and its arguments (models build neurons this way).
+def make_neuron(name: str, args: dict[str, Any] | None = None, *, features: int | None = None, **fixed: Any) -> Neuron:
+    """A neuron from a registry name and its arguments (models build neurons this way).
 
-    ``fixed`` are arguments the caller insists on (``step_mode="m"``); they override ``args``.
+    ``features`` is the feature count of the layer the neuron serves: the channels C of a
+    ``[T, B, C, H, W]`` input, the width F of ``[T, B, F]``. It reaches only neurons whose config
+    declares a ``features`` field (``plif`` with ``per_channel``, or a third-party neuron with
+    per-channel parameters); others never see it. ``fixed`` are arguments the caller insists on
+    (``step_mode="m"``); they override ``args``.
     """
     import snnctl
 
-    return snnctl.registry().create_as("neuron", name, nn.Module, "torch.nn.Module", **{**(args or {}), **fixed})
+    args = dict(args or {})
+    if features is not None and "features" in snnctl.registry().get("neuron", name).config.model_fields:
+        if args.get("features") not in (None, features):
+            raise ConfigError(f"neuron_args.features: the model sets the feature count of each layer "
+                              f"(here {features}), but the arguments give {args['features']}",
+                              "Remove features from the neuron's arguments.")
+        args["features"] = int(features)
+    return snnctl.registry().create_as("neuron", name, nn.Module, "torch.nn.Module", **{**args, **fixed})
+
+
+def takes_features(neuron: str | Any) -> bool:
+    """Whether a neuron (registry name or factory) declares a ``features`` argument (see :func:`make_neuron`)."""
+    import inspect
+
+    if isinstance(neuron, str):
+        import snnctl
+
+        return "features" in snnctl.registry().get("neuron", neuron).config.model_fields
+    target = neuron.__init__ if inspect.isclass(neuron) else neuron
+    try:
+        return "features" in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class SpikeRecorder:
+    """The spikes every neuron of a model emitted in its latest forward pass.
+
+    The supported way for regularizers, training callbacks and analysis code to read spikes and
+    firing rates::
+
+        recorder = SpikeRecorder(model)        # every snnctl.nn.Neuron inside model
+        logits = model(x)
+        recorder.rates()                       # {"features.0.neuron": tensor(0.12, grad_fn=...), ...}
+        recorder.rate()                        # all spikes / all neuron updates, one scalar
+        recorder.spikes()["features.0.neuron"] # [T, B, ...] as the neuron returned it
+        recorder.close()                       # remove the hooks
+
+    Each forward pass of ``model`` starts a new record, so what it holds is always the latest pass
+    (of a training or an evaluation batch). Spikes keep their autograd graph, so a penalty built
+    from them trains the network (surrogate gradients flow back through the neurons); with
+    ``detach=True`` they are stored without it. ``neurons`` keeps only the neurons whose qualified
+    names match one of its shell-style patterns (``["features.*"]``). A neuron in single-step mode,
+    called once per step, is recorded as the stack of its T outputs.
+    """
+
+    def __init__(self, model: nn.Module, neurons: list[str] | None = None, detach: bool = False) -> None:
+        import fnmatch
+
+        self.detach = bool(detach)
+        targets = [(name, m) for name, m in model.named_modules() if isinstance(m, Neuron)]
+        if neurons is not None:
+            targets = [(n, m) for n, m in targets if any(fnmatch.fnmatchcase(n, p) for p in neurons)]
+        #: qualified names of the recorded neurons, in the model's order
+        self.names: list[str] = [n for n, _ in targets]
+        self._calls: dict[str, list[Tensor]] = {}
+        self._single: dict[str, bool] = {}
+        self._handles = [model.register_forward_pre_hook(lambda module, args: self.clear())]
+        for name, m in targets:
+            self._handles.append(m.register_forward_hook(self._hook(name)))
+
+    def _hook(self, name: str):
+        def record(module: nn.Module, inputs: Any, output: Tensor) -> None:
+            self._single[name] = getattr(module, "step_mode", "m") == "s"
+            self._calls.setdefault(name, []).append(output.detach() if self.detach else output)
+        return record
+
+    def clear(self) -> None:
+        """Forget the recorded spikes (done at the start of every forward pass of the model)."""
+        self._calls = {}
+
+    def spikes(self) -> dict[str, Tensor]:
+        """Per recorded neuron that ran in the latest pass, its spikes ``[T, B, ...]``: single-step calls
+        stacked over time, several multi-step calls joined along it."""
+        out = {}
+        for name, calls in self._calls.items():
+            out[name] = torch.stack(calls) if self._single.get(name) else \
+                (calls[0] if len(calls) == 1 else torch.cat(calls))
+        return out
+
+    def rates(self) -> dict[str, Tensor]:
+        """Per recorded neuron, its firing rate in the latest pass: spikes / (neurons x steps x samples)."""
+        out = {}
+        for name, calls in self._calls.items():
+            total = sum(c.sum(dtype=torch.float32) for c in calls)
+            out[name] = total / sum(c.numel() for c in calls)
+        return out
+
+    def rate(self) -> Tensor:
+        """The firing rate of all recorded neurons together (each spike and neuron update counted once)."""
+        if not self._calls:
+            raise RuntimeError("SpikeRecorder: no spikes recorded yet; call the model first")
+        calls = [c for cs in self._calls.values() for c in cs]
+        return sum(c.sum(dtype=torch.float32) for c in calls) / sum(c.numel() for c in calls)
+
+    def close(self) -> None:
+        """Remove the hooks; the recorder records nothing from then on."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self.clear()
+
+    def __enter__(self) -> "SpikeRecorder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SpikeRecorder({len(self.names)} neurons)"
 
 
 # -- attention ---------------------------------------------------------------------------------------

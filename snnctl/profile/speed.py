@@ -159,10 +159,11 @@ def time_neurons(shapes: list[tuple[int, ...]], names: list[str], device: torch.
     for name in names:
         rec: dict[str, Any] = {"neuron": name}
         try:
-            neuron = make_neuron(name, None, step_mode="m").to(device)
             fwd = train = 0.0
             peak: Optional[int] = None
             for shape, layers in counts.items():
+                # a neuron with per-feature parameters is built for each layer's width, as the model builds it
+                neuron = make_neuron(name, None, features=shape[2] if len(shape) > 2 else None, step_mode="m").to(device)
                 batch = shape[1] if len(shape) > 1 else 1
                 x = torch.rand(shape, device=device) * 2.0
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from snnctl.nn import Attention, Neuron, SpikingModel, Surrogate, reset_states
+from snnctl.nn import Attention, Neuron, SpikingModel, Surrogate, reset_states, takes_features
 
 Factory = Callable[..., Any]
 
@@ -79,18 +79,45 @@ def _drive(shape: tuple[int, ...], scale: float, dtype: torch.dtype, seed: int) 
     return (torch.randn(shape, generator=g, dtype=torch.float64) * scale + 0.5 * scale).to(dtype)
 
 
-def _make_neuron(target: str | Factory, kwargs: dict[str, Any], step_mode: str) -> Neuron:
-    n = _build("neuron", target, {**kwargs, "step_mode": step_mode})
+def _make_neuron(target: str | Factory, kwargs: dict[str, Any], step_mode: str, shape: tuple[int, ...]) -> Neuron:
+    """Build for inputs of ``shape``: a neuron that declares ``features`` gets the size of its feature axis."""
+    args = {**kwargs, "step_mode": step_mode}
+    if takes_features(target) and "features" not in kwargs:
+        args["features"] = shape[2]
+    n = _build("neuron", target, args)
     if not isinstance(n, Neuron):
         _fail(repr(target), "must build a snnctl.nn.Neuron (subclass it for the state handling)")
     return n
 
 
+def parameter_shapes(module: torch.nn.Module, name: str) -> dict[str, tuple[int, ...]]:
+    """Every parameter's shape; a lazy (uninitialised) parameter breaks the contract."""
+    out = {}
+    for pname, p in module.named_parameters():
+        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+            _fail(name, f"parameter {pname} is lazy (uninitialised until the first call); create every parameter "
+                        "in __init__ (a neuron that needs its layer's width declares a features argument)")
+        out[pname] = tuple(p.shape)
+    return out
+
+
+def _same_parameters(module: torch.nn.Module, before: dict[str, tuple[int, ...]], name: str) -> None:
+    after = parameter_shapes(module, name)
+    if after != before:
+        added = sorted(set(after) - set(before)) or sorted(k for k in after if after[k] != before.get(k))
+        _fail(name, f"a call created or reshaped parameters ({', '.join(added)}); create every parameter in "
+                    "__init__, so that parameter counts, the optimizer and checkpoints see it (a neuron that "
+                    "needs its layer's width declares a features argument)")
+
+
 def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
     """Check the neuron contract; returns a multi-step instance.
 
-    Rules: it builds in both step modes (``step_mode="m"`` and ``"s"``); multi-step keeps shape and
-    dtype for ``[T, B]`` and ``[T, B, C, H, W]`` inputs, in float32 and float64; spikes are exactly 0
+    Rules: it builds in both step modes (``step_mode="m"`` and ``"s"``); every parameter exists once
+    it is built (no lazy parameters, none created or reshaped by a call); multi-step keeps shape and
+    dtype for ``[T, B]``, ``[T, B, F]`` and ``[T, B, C, H, W]`` inputs, in float32 and float64 (a
+    neuron that declares a ``features`` argument is built for each input with the size of its
+    feature axis, F or C, and checked on inputs that have one); spikes are exactly 0
     or 1 and some input drive gives both; single-step over time after ``reset()`` gives the same
     spikes and input gradients as multi-step; a multi-step call continues from the state the
     previous call left (two calls of T/2 steps give the spikes of one call of T steps); the input
@@ -99,17 +126,19 @@ def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
     parameter and are finite, and a second backward pass through a retained graph gives the same
     gradients; ``state_dict`` round-trips.
     """
-    m = _make_neuron(neuron, kwargs, "m")
+    m = _make_neuron(neuron, kwargs, "m", (6, 3, 16))
     name = f"{neuron!r} ({type(m).__name__})"
     if not hasattr(m, "reset") or not callable(m.reset):
         _fail(name, "needs reset()")
+    shapes = parameter_shapes(m, name)
 
     # Find an input scale at which the neuron both fires and stays silent somewhere.
     scale = None
     for candidate in (1.0, 2.0, 4.0, 8.0, 0.5, 16.0):
         m.reset()
         with torch.no_grad():
-            s = m(_drive((8, 4, 32), candidate, torch.float32, 0))
+            s = m(_drive((8, 4, 16), candidate, torch.float32, 0))
+        _same_parameters(m, shapes, name)
         if 0 < s.mean().item() < 1:
             scale = candidate
             break
@@ -117,10 +146,10 @@ def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
         _fail(name, "no input drive in 0.5..16 gives a mix of spikes and silence")
 
     for dtype in (torch.float32, torch.float64):
-        for shape in ((5, 3), (4, 2, 3, 5, 5), (1, 2, 7)):
+        for shape in ((5, 2, 3) if takes_features(neuron) else (5, 3), (4, 2, 3, 5, 5), (1, 2, 7)):
             x = _drive(shape, scale, dtype, 1)
-            m_ = _make_neuron(neuron, kwargs, "m").to(dtype)
-            s_ = _make_neuron(neuron, kwargs, "s").to(dtype)
+            m_ = _make_neuron(neuron, kwargs, "m", shape).to(dtype)
+            s_ = _make_neuron(neuron, kwargs, "s", shape).to(dtype)
             s_.load_state_dict(m_.state_dict())
             xm = x.clone().requires_grad_()
             out = m_(xm)
@@ -186,7 +215,7 @@ def check_neuron(neuron: str | Factory, **kwargs: Any) -> Neuron:
         c = m(x)
     if not torch.equal(b, c):
         _fail(name, "reset() must restore the initial state")
-    fresh = _make_neuron(neuron, kwargs, "m")
+    fresh = _make_neuron(neuron, kwargs, "m", tuple(x.shape))
     fresh.load_state_dict(m.state_dict())
     with torch.no_grad():
         m.reset()
@@ -210,7 +239,8 @@ def _grads_reach(module: torch.nn.Module, x: Tensor, out: Tensor, name: str) -> 
 def check_attention(attention: str | Factory, channels: int = 8, timesteps: int = 4, **kwargs: Any) -> Attention:
     """Check the attention contract; returns the instance that was checked.
 
-    Rules: it builds from ``channels`` and ``timesteps`` as a ``snnctl.nn.Attention``; it maps
+    Rules: it builds from ``channels`` and ``timesteps`` as a ``snnctl.nn.Attention`` with every
+    parameter created (none lazy, none added by a call); it maps
     ``[T, B, C, H, W]`` to the same shape and dtype (float32 and float64, square and non-square
     maps); it does not modify its input; gradients reach the input and every parameter and are
     finite; in evaluation the output is deterministic; ``state_dict`` round-trips.
@@ -223,10 +253,12 @@ def check_attention(attention: str | Factory, channels: int = 8, timesteps: int 
     for dtype in (torch.float32, torch.float64):
         for hw in ((6, 6), (5, 7)):
             m = _build("attention", attention, args).to(dtype)
+            shapes = parameter_shapes(m, name)
             x = _drive((timesteps, 3, channels, *hw), 2.0, dtype, 6)
             xr = x.clone().requires_grad_()
             reset_states(m)
             out = m(xr)
+            _same_parameters(m, shapes, name)
             if out.shape != x.shape or out.dtype != dtype:
                 _fail(name, f"must keep shape and dtype: {tuple(x.shape)} {dtype} -> {tuple(out.shape)} {out.dtype}")
             if not torch.equal(xr.detach(), x):
@@ -258,7 +290,8 @@ def _check_eval(module: torch.nn.Module, rebuild: Callable[[], torch.nn.Module],
 def check_model(model: str | Factory, batch: int = 2, **kwargs: Any) -> SpikingModel:
     """Check the model contract; returns the instance that was checked.
 
-    Rules: it builds as a ``snnctl.nn.SpikingModel``; its ``example_input`` ``[T, B, C_in, H, W]``
+    Rules: it builds as a ``snnctl.nn.SpikingModel`` with every parameter created (none lazy, none
+    added by a call); its ``example_input`` ``[T, B, C_in, H, W]``
     gives finite per-step logits ``[T, B, num_classes]``; gradients reach every parameter; after
     ``reset_states`` evaluation is deterministic and independent of the batch it is in; ``state_dict``
     round-trips.
@@ -267,12 +300,14 @@ def check_model(model: str | Factory, batch: int = 2, **kwargs: Any) -> SpikingM
     name = f"{model!r} ({type(m).__name__})"
     if not isinstance(m, SpikingModel):
         _fail(name, "must build a snnctl.nn.SpikingModel")
+    shapes = parameter_shapes(m, name)
     torch.manual_seed(0)
     x = m.example_input(batch)
     xr = x.clone().requires_grad_()
     m.train()
     reset_states(m)
     out = m(xr)
+    _same_parameters(m, shapes, name)
     want = (m.timesteps, batch, m.num_classes)
     if tuple(out.shape) != want:
         _fail(name, f"must return per-step logits {want}, got {tuple(out.shape)}")
