@@ -406,15 +406,36 @@ def validate_config(tree: dict[str, Any], source: str = "config") -> RunConfig:
                           "Run 'snnctl train --print-config' to see every setting and its value.") from None
 
 
-def recipe_layer(name: str) -> dict[str, Any]:
-    """The settings of a registered recipe (see the ``register_recipes`` hook)."""
+def recipe_settings(name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A registered recipe's settings and what it requires (see the ``register_recipes`` hook).
+
+    A recipe may name settings the user must give under ``requires``, each with the reason:
+    ``{"init": "it fine-tunes the stage-1 weights: ..."}``; they are not settings themselves.
+    """
     import snnctl
 
     made = snnctl.registry().create("recipe", name)
     if not isinstance(made, dict):
         raise ConfigError(f"recipe '{name}' did not return a dict of settings (got {type(made).__name__})")
+    made = dict(made)
+    requires = made.pop("requires", None) or {}
+    if not isinstance(requires, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in requires.items()):
+        raise ConfigError(f"recipe '{name}': 'requires' must map setting paths to the reason each is needed")
     validate_config(made, f"recipe '{name}'")  # a broken recipe is named as such
-    return {**made, "recipe": name}
+    return made, requires
+
+
+def get_path(tree: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path (numbers index lists), or None where there is none."""
+    node: Any = tree
+    for part in dotted.split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
 
 
 def resolve_config(
@@ -434,8 +455,10 @@ def resolve_config(
     than one value silently winning.
     """
     tree: dict[str, Any] = RunConfig().model_dump(mode="json")
+    requires: dict[str, str] = {}
     if recipe:
-        tree = deep_merge(tree, recipe_layer(recipe))
+        settings, requires = recipe_settings(recipe)
+        tree = deep_merge(tree, {**settings, "recipe": recipe})
     for f in files or []:
         layer = load_config_file(f)
         validate_config(deep_merge(tree, layer), f"config file {f}")
@@ -460,6 +483,10 @@ def resolve_config(
                                   hint)
         set_path(tree, key, value)
     tree = deep_merge(tree, flags or {})
+    for path, reason in requires.items():
+        if get_path(tree, path) in (None, "", [], {}):
+            option = {"init": "--init RUN_DIR"}.get(path, f"--set {path}=...")
+            raise ConfigError(f"recipe '{recipe}' needs {path}: {reason}", f"Give it with {option}.")
     return validate_config(tree)
 
 

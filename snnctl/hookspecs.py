@@ -131,7 +131,10 @@ def register_recipes(register):
     (``snnctl.config.RunConfig``): model, regularizers, data, optimizer, schedule, loss, epochs, batch
     size, seed. ``snnctl train --recipe NAME`` layers it over the built-in defaults and under
     ``--config`` files, ``--set`` and flags; ``snnctl list recipes`` lists them and
-    ``snnctl info recipe NAME`` shows one.
+    ``snnctl info recipe NAME`` shows every setting it makes. A setting the user must supply (the
+    weights a fine-tuning recipe starts from) is named under the extra key ``requires``, mapping its
+    dotted path to the reason: ``{"requires": {"init": "it fine-tunes the stage-1 weights"}}``;
+    training refuses to start until it is given.
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.

@@ -10,6 +10,8 @@ import pytest
 
 from snnctl import plugins
 
+pytest_plugins = ["pytester"]
+
 #: The console script installed beside this interpreter (PATH may hold another one).
 SNNCTL = shutil.which("snnctl", path=str(Path(sys.executable).parent)) or "snnctl"
 

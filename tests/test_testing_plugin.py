@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata as md
 import textwrap
 
+import pytest
+
 import snnctl
 from snnctl.testing import check_neuron
 
@@ -35,5 +37,26 @@ def test_snnctl_plugins_dir_fixture(snnctl_plugins_dir):
     entry = snnctl.registry().get("neuron", "double-if")
     assert entry.provider.source == "plugins-dir"
     assert check_neuron("double-if").v_threshold == 2.0
-    # only built-ins and the folder: installed third-party plugins are left out
-    assert {e.provider.distribution for e in snnctl.registry().entries("neuron")} == {"snnctl", None}
+    # the installed plugins (the package under test among them) load beside the folder, as on the command line
+    assert {"snnctl", None, "snnctl-alif"} <= {e.provider.distribution for e in snnctl.registry().entries("neuron")}
+
+
+FIXTURE_TEST = """
+import snnctl
+
+def test_sees(snnctl_plugins_dir, snnctl_registry):
+    (snnctl_plugins_dir / "one.py").write_text("import snnctl\\n")
+    dists = {e.provider.distribution for e in snnctl.registry().entries("neuron")}
+    assert ("snnctl-alif" in dists) is WANT
+    assert "lif" in snnctl.registry().list("neuron")
+"""
+
+
+@pytest.mark.parametrize("ini, want", [("snnctl-alif", True), ("some-other-plugin", False), (None, True)])
+def test_the_pytest_configuration_names_the_plugins_the_fixtures_load(pytester, monkeypatch, ini, want):
+    monkeypatch.delenv("SNNCTL_LOAD_PLUGINS", raising=False)
+    if ini:
+        pytester.makeini(f"[pytest]\nsnnctl_load_plugins =\n    {ini}\n")
+    pytester.makepyfile(test_fixture=FIXTURE_TEST.replace("WANT", str(want)))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

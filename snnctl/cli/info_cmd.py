@@ -49,6 +49,10 @@ def info(kind: KindArg, name: NameArg, json: JsonOpt = False) -> None:
         data.update(count_parameters(canonical, name))
     if canonical == "dataset":
         data.update(describe_dataset(name))
+    if canonical == "recipe":
+        from snnctl.config import recipe_settings
+
+        data["settings"], data["requires"] = recipe_settings(name)
     if json:
         print_json(data)
         return
@@ -63,6 +67,9 @@ def info(kind: KindArg, name: NameArg, json: JsonOpt = False) -> None:
         stdout.print(f"parameters: {data['parameters']:,}", highlight=False)
     if canonical == "dataset":
         _print_dataset(data)
+    if canonical == "recipe":
+        _print_recipe(name, data)
+        return
     table = Table(title="configuration")
     for col in ("field", "type", "default", "description"):
         table.add_column(col)
@@ -70,6 +77,20 @@ def info(kind: KindArg, name: NameArg, json: JsonOpt = False) -> None:
         default = "(required)" if p["required"] else jsonlib.dumps(p["default"])
         table.add_row(p["name"], p["type"], default, p["description"])
     stdout.print(table)
+
+
+def _print_recipe(name: str, data: dict[str, Any]) -> None:
+    from snnctl.config import leaf_paths, get_path
+
+    table = Table(title="settings (everything else: the defaults)")
+    table.add_column("setting")
+    table.add_column("value")
+    for path in leaf_paths(data["settings"]):
+        table.add_row(path, jsonlib.dumps(get_path(data["settings"], path)))
+    for path, reason in data["requires"].items():
+        table.add_row(path, f"(required: {reason})")
+    stdout.print(table)
+    stdout.print(f"The whole config: snnctl train --recipe {name} --print-config", highlight=False, markup=False)
 
 
 def _print_dataset(data: dict[str, Any]) -> None:

@@ -94,6 +94,7 @@ class TrainResult:
     metrics: list[dict[str, Any]]
     firing_rate: float
     main: bool = True  # False in the processes of a distributed run other than rank 0
+    confusion: list[list[int]] = field(default_factory=list)  # of the last test pass: rows true, columns predicted
 
     def to_json(self) -> dict[str, Any]:
         return {"run": str(self.run_dir), "epochs": self.epochs, "best_test_acc": self.best_acc,
@@ -319,7 +320,8 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     return TrainResult(run_dir, cfg.epochs, state.best_acc, state.best_epoch,
                        state.metrics[-1]["test_acc"] if state.metrics else float("nan"),
                        time.perf_counter() - t_start, state.metrics,
-                       state.metrics[-1]["firing_rate"] if state.metrics else float("nan"), dist.main)
+                       state.metrics[-1]["firing_rate"] if state.metrics else float("nan"), dist.main,
+                       last_eval.confusion if last_eval is not None else [])
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
