@@ -61,18 +61,22 @@ def describe(kind: str, name: str) -> dict[str, Any]:
 
 
 def create_neuron(name: str, /, **kwargs: Any) -> Any:
+    """A neuron by registry name: ``create("neuron", name, **kwargs)``."""
     return create("neuron", name, **kwargs)
 
 
 def create_surrogate(name: str, /, **kwargs: Any) -> Any:
+    """A surrogate gradient by registry name: ``create("surrogate", name, **kwargs)``."""
     return create("surrogate", name, **kwargs)
 
 
 def create_model(name: str, /, **kwargs: Any) -> Any:
+    """A model by registry name: ``create("model", name, **kwargs)`` (its data fields: see :class:`snnctl.nn.SpikingModel`)."""
     return create("model", name, **kwargs)
 
 
 def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a wildcard pattern."""
     return list_components("model", pattern)
 
 

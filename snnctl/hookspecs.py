@@ -154,7 +154,8 @@ def register_monitors(register):
     MACs, firing rates and every energy convention from these counts. Where several monitors claim a
     module, the highest ``priority`` wins, then the most specific type; a tie is an error. A layer
     (a leaf module, or one with parameters of its own) that no monitor claims is listed as
-    uncounted, never silently dropped. Built-in monitors live in ``plugins/monitors.py``.
+    uncounted, never silently dropped. ``snnctl list monitors`` shows the installed monitors; the
+    contract is in docs/api.md (``snnctl.profile.Monitor``), a worked example in docs/guides/monitors.md.
 
     :param register: the registration callback, ``register(name, factory, *, config=None, description=None)``.
     :return: ignored.

@@ -126,6 +126,14 @@ class Neuron(nn.Module):
     ``surrogate`` is a registry name (resolved through ``snnctl.create("surrogate", name,
     **surrogate_args)``) or a :class:`Surrogate` instance.
 
+    Parameters are created in the constructor, never lazily or in the first forward pass
+    (``check_neuron`` and ``snnctl train`` refuse neurons whose parameters appear or change shape
+    when called). A neuron with one parameter per channel declares a ``features`` argument in its
+    config: models pass each layer's width there (see :func:`make_neuron`), and a parameter of shape
+    ``[features]`` then broadcasts over the feature axis (axis 2 of ``[T, B, C, H, W]``, axis 1 of a
+    single step). State (``self.v`` and anything a subclass adds) is plain tensors, not buffers, so
+    it is never saved in checkpoints; the trainer resets it after every batch.
+
     The contract (checked by :func:`snnctl.testing.check_neuron`): multi-step keeps shape and dtype,
     spikes are exactly 0 or 1, single steps after ``reset()`` equal one multi-step call, a call
     continues from the carried state, the input is not modified, and gradients reach the input and
@@ -366,11 +374,28 @@ def make_attention(name: str, channels: int, timesteps: int, args: dict[str, Any
 
 # -- regularizers ------------------------------------------------------------------------------------
 class Regularizer:
-    """Base class of regularizers.
+    """Base class of regularizers: objects built from their config, not ``nn.Module`` s.
 
-    A regularizer is built from its config, then :meth:`attach` installs it on a built model (for
-    example into every attention module). :meth:`penalty` may return a term added to the training
-    loss. Whatever it installs acts in training only and is the identity in evaluation.
+    The life of a regularizer in ``snnctl train`` (and in :func:`snnctl.testing.check_learning`):
+
+    1. The factory registered with ``register_regularizers`` is called with the entry's ``args``
+       (``--reg NAME:KEY=VALUE``, ``--set regularizers.0.args.KEY=VALUE``), validated by its config.
+    2. :meth:`attach` is called once with the built model: after the weights are initialised and
+       before ``--init`` weights are loaded, before the model moves to its device, before
+       SyncBatchNorm conversion and before DDP wraps it. Modules it installs there (hooks, submodules
+       such as AZO's zoneouts) therefore move, convert and replicate with the model; it must not keep
+       tensors of its own that would stay on the CPU.
+    3. Each training batch: the forward pass, then :meth:`penalty` with the unwrapped model (never the
+       DDP wrapper), inside the same autocast region as the forward pass. A tensor it returns is added
+       to the loss (it should be a scalar that keeps its autograd graph); ``None`` adds nothing.
+       ``metrics.jsonl`` records each penalty's mean per epoch under ``penalties`` beside ``task_loss``.
+       Only regularizers that override ``penalty`` get a column.
+    4. Evaluation runs the model in ``eval()`` mode and never calls :meth:`penalty`; whatever
+       :meth:`attach` installed must be the identity there.
+
+    To read spikes or firing rates in :meth:`penalty`, create a :class:`SpikeRecorder` on the model
+    in :meth:`attach` (with ``detach=False``, so the penalty's gradient reaches the network): it
+    holds the spikes of the latest forward pass.
     """
 
     name: str = "regularizer"
@@ -378,12 +403,13 @@ class Regularizer:
     def attach(self, model: nn.Module) -> list[str]:
         """Install into ``model``; return the qualified names of the modules it acts on.
 
-        Raise :class:`snnctl.errors.ConfigError` when the model offers nothing to act on.
+        Raise :class:`snnctl.errors.ConfigError` when the model offers nothing to act on (the command
+        line prints it as one message, exit status 2).
         """
         raise NotImplementedError
 
     def penalty(self, model: nn.Module) -> Tensor | None:
-        """A term added to the loss after each forward pass, or None (the default)."""
+        """A term added to the training loss after each forward pass, or None (the default)."""
         return None
 
 
@@ -394,6 +420,20 @@ class SpikingModel(nn.Module):
     The prediction is the time-mean of the logits. ``timesteps``, ``in_channels``, ``input_size``
     (H, W) and ``num_classes`` describe the input the model was built for; the engine and the
     profiler read them.
+
+    The factory registered with ``register_models`` is called with the model's own settings
+    (``model.args``) plus what the run fills in: ``timesteps``, ``in_channels``, ``input_size`` and
+    ``num_classes`` from the data (each only where the model's config declares it; a value the user
+    gives that differs from the data's is an error), and ``neuron``, ``neuron_args``, ``attention``
+    and ``attention_args`` where the config sets them (``--neuron``, ``--attention``,
+    ``model.neuron_args``, ...; a model without such a field rejects them by name). Build each spiking layer with :func:`make_neuron` (passing the layer's width as
+    ``features``) and each attention module with :func:`make_attention`, so ``--neuron`` and
+    ``--attention`` reach them; wrap stateless 2-D layers in :class:`SeqFold`.
+
+    The model does not reset its neurons: the trainer, the evaluator and the profiler call
+    :func:`reset_states` after every batch. Calling the model a second time without a reset
+    continues from the first call's state (and, in training, reaches into a freed graph).
+    All parameters must exist once the constructor returns (no lazy modules).
     """
 
     def __init__(self, timesteps: int, in_channels: int, input_size: tuple[int, int], num_classes: int) -> None:

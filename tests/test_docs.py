@@ -124,3 +124,40 @@ def test_export_guide_runs_as_written(cli, plugin_dir, tmp_path, monkeypatch):
     assert json.loads(r.stdout)["verification"]["spikes_differ"] == 0
     plugins.configure([folder])
     assert type(snnctl.load("runs/gain/export/vgg5-best.nir").nodes["features_0_neuron"]).__name__ == "NIRIntegrator"
+
+
+def test_api_reference_is_generated_from_the_docstrings():
+    from snnctl.apidoc import render
+
+    doc = (ROOT / "docs" / "api.md").read_text()
+    assert doc == render(), "docs/api.md is stale: run `python -m snnctl.apidoc > docs/api.md`"
+
+
+def test_api_reference_covers_every_public_name_and_its_links_resolve():
+    from snnctl.apidoc import API, public_names
+
+    import importlib
+
+    names = public_names()
+    for module, listed, _ in API:
+        mod = importlib.import_module(module)
+        for name in listed if listed is not None else [n for n in mod.__all__ if not n.startswith("__")]:
+            assert f"{module}.{name}" in names
+    doc = (ROOT / "docs" / "api.md").read_text()
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', doc))
+    assert {"snnctl.nn.Neuron", "snnctl.nn.SpikeRecorder", "snnctl.data.Recording", "snnctl.testing.check_learning",
+            "snnctl.profile.Monitor", "snnctl.profile.Counts", "snnctl.export.Exporter"} <= anchors
+    links = {"api.md": re.findall(r"\]\(#([^)]+)\)", doc)}
+    for page in (ROOT / "docs").rglob("*.md"):
+        links[page.name] = re.findall(r"\]\((?:\.\./)?api\.md#([^)]+)\)", page.read_text())
+    for name, targets in links.items():
+        for anchor in targets:
+            assert anchor in anchors, f"{name} links to api.md#{anchor}, which does not exist"
+
+
+def test_author_docs_never_send_the_reader_into_the_source():
+    """docs/architecture.md describes the project's own layout; every other page speaks of the public API."""
+    pages = [p for p in (ROOT / "docs").rglob("*.md") if p.name != "architecture.md"]
+    for page in pages:
+        found = re.findall(r"\bplugins/\w+\.py|\bsnnctl/[\w/]+\.py|snnctl_plugins\.\w+", page.read_text())
+        assert not found, f"{page.relative_to(ROOT)} points into snnctl's source: {found}"

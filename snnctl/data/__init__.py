@@ -7,3 +7,7 @@
 * :mod:`snnctl.data.preprocess`: the work behind ``snnctl preprocess``.
 * :mod:`snnctl.data.archive`: safe extraction of downloaded archives.
 """
+
+from snnctl.data.base import EventDataset, Recording, data_root, make_dataset
+
+__all__ = ["EventDataset", "Recording", "data_root", "make_dataset"]

@@ -37,7 +37,26 @@ class Recording:
 
 
 class EventDataset:
-    """Base class of dataset plugins (see the module docstring)."""
+    """Base class of dataset plugins (see the module docstring).
+
+    A subclass sets the class attributes below (on the instance where they depend on settings: a
+    generated dataset's ``sensor_size`` may follow its ``size`` argument) and implements
+    :meth:`locate` and :meth:`read`. The factory registered with ``register_datasets`` is called
+    with the dataset's settings (``data.args``); a pydantic config validates them.
+
+    * Labels are ``int`` indices into :attr:`classes`.
+    * ``split_policy = "official"``: every :class:`Recording` carries ``split`` ``"train"`` or
+      ``"test"``. ``"per-class"``: recordings carry no split, and each class's recordings, sorted by
+      key, are shuffled with ``split_seed`` and cut at ``test_fraction`` (the same split every time).
+    * Events (:meth:`read`): a one-dimensional numpy structured array with integer fields ``x``
+      (0..W-1), ``y`` (0..H-1), ``t`` (microseconds, >= 0) and an integer or boolean ``p``
+      (0..P-1); any field order and any extra fields. Events out of time order are sorted (stably)
+      before integration; anything else out of range is an error naming the recording.
+    * Generated data (no files): ``locate`` ignores ``root`` and returns recordings with
+      ``path=None`` (the cache then identifies them by key and label, plus :meth:`params`: put a
+      generator version there), and ``describe()`` may add ``"generated": True`` for
+      ``snnctl info dataset``.
+    """
 
     #: registry name, set by the plugin
     name: str = ""
