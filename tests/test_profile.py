@@ -81,7 +81,7 @@ def test_hand_computed_counts_of_the_two_layer_network(toy):
     s = ops_section(toy)
     assert s["totals"]["dense_macs_per_step"] == 21 and s["totals"]["neuron_updates"] == 12
     assert s["totals"]["sops"] == pytest.approx(7.5) and s["totals"]["macs"] == 24
-    assert s["totals"]["sma"]["dense_macs"] == 0
+    assert s["totals"]["attention"] == {} and s["totals"]["backbone"]["dense_macs"] == 24 + 18
     assert s["parameters"] == 15 + 12 and s["param_bytes"] == 27 * 4
     assert s["activation_sparsity"] == pytest.approx(1 - 7 / 24)
     assert s["connection_sparsity"] == pytest.approx((8 + 5) / 21)  # zero weights of W1 (8 of 12) and W2 (5 of 9)
@@ -119,7 +119,7 @@ def test_hand_computed_energy_of_the_two_layer_network(toy):
     assert nb["activation_sparsity"] == pytest.approx(17 / 24)
     report = energy_report(toy, [parse_cost("chip:mac=2,ac=0.5")], first_layer_per_step=True)
     e = report["conventions"]["paper"]["energy_j"]["chip"]
-    assert e["total"] == pytest.approx((2 * 24 + 0.5 * 7.5) * 1e-12) and e["sma"] == 0
+    assert e["total"] == pytest.approx((2 * 24 + 0.5 * 7.5) * 1e-12) and e["attention"] == {}
     assert report["first_layer"] == {"name": "0.layers", "per_step": True}
 
 
@@ -249,7 +249,7 @@ def test_sma_children_are_attributed_and_its_scale_weights_recorded():
     # the branch neurons are spiking layers of the report
     assert {f"{sma_name}.acts.{i}" for i in range(n)} <= {s["layer"] for s in spike_stats(r)}
     ops = ops_section(r)
-    assert ops["totals"]["sma"]["dense_macs"] == pytest.approx(sum(l.synaptic for l in inside) / 3)
+    assert ops["totals"]["attention"]["sma"]["dense_macs"] == pytest.approx(sum(l.synaptic for l in inside) / 3)
 
 
 def test_sma_l_and_sma_c_scale_weights():
@@ -412,10 +412,10 @@ def test_profile_spikes_on_the_default_dataset_prints_the_table_and_writes_plots
     for name in ("features.0.neuron", "features.1.attention.acts.3", "features.1.neuron", "head.2"):
         assert name in r.stdout
     assert "mean weight per scale" in r.stdout and "operations" not in r.stdout
-    assert {p.name for p in plots.iterdir()} == {"firing_rates.png", "firing_rate_steps.png", "sma_scales.png"}
+    assert {p.name for p in plots.iterdir()} == {"firing_rates.png", "firing_rate_steps.png", "scale_selection.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.iterdir())
     rows = list(csv.DictReader(open(tmp_path / "layers.csv")))
-    assert [row["layer"] for row in rows][:2] == ["features.0.neuron", "features.1.attention.acts.0"]
+    assert [row["layer"] for row in rows][:3] == ["features.0.neuron", "features.1.attention", "features.1.attention.acts.0"]
     assert {f"firing_rate_t{t}" for t in range(8)} <= set(rows[0])
 
 
@@ -439,7 +439,7 @@ def test_profile_json_holds_every_section(cli, cache, tmp_path):
     assert p["acs"] == pytest.approx(sops) and p["macs"] == pytest.approx(macs)
     assert p["energy_j"]["chip"]["total"] == pytest.approx((macs * 1 + sops * 0.1) * 1e-12)
     sma_macs = sum(row["macs"] for row in ops.values() if row["attention"])
-    assert p["sma"]["macs"] == pytest.approx(sma_macs)
+    assert p["attention"]["sma"]["macs"] == pytest.approx(sma_macs)
     assert set(report["speed"]["model"]) >= {"forward_s", "forward_backward_s", "forward_backward_peak_bytes"}
     assert {n["neuron"] for n in report["speed"]["neurons"]} >= {"lif", "plif", "if", "ms-lif"}
     totals = list(csv.DictReader(open(tmp_path / "p-totals.csv")))

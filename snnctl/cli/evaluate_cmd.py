@@ -21,7 +21,7 @@ def evaluate(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Batch size. Default: the run's.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
     dt: Annotated[Optional[float], typer.Option("--dt", metavar="SECONDS", help="NIR graphs: seconds per time step, for a graph that does not record it (default 1e-4).")] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE.png", help="Also draw the confusion matrix to this PNG file (needs matplotlib: pip install 'snnctl[plot]').")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE.png", help="Also draw the confusion matrix to this PNG file (needs matplotlib, in the 'plot' extra: pip install 'snnctl\\[plot]').")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Accuracy (top-1, and top-5 beyond 5 classes), per-class accuracy, confusion matrix and firing rate of a trained model: a run, a bundle or a NIR graph."""

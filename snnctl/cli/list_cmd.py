@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 import snnctl
@@ -31,15 +32,15 @@ def list_components(kind: OptionalKindArg = None, pattern: PatternArg = "*", jso
         print_json(rows)
         return
     title = PLURALS[canonical] if canonical else "components"
-    table = Table(title=f"{len(rows)} {title}" + (f" matching '{pattern}'" if pattern != "*" else ""))
+    table = Table(title=escape(f"{len(rows)} {title}" + (f" matching '{pattern}'" if pattern != "*" else "")))
     if canonical is None:
         table.add_column("kind", style="cyan")
     table.add_column("name", style="bold")
     table.add_column("provided by")
     table.add_column("description")
-    for r in rows:
+    for r in rows:  # names, providers and descriptions come from plugins: printed as written, never as markup
         provider = r["plugin"] + (f" ({r['distribution']} {r['version']})" if r["distribution"] else "")
-        cells = [r["name"], provider, r["description"]]
+        cells = [escape(str(c or "")) for c in (r["name"], provider, r["description"])]
         table.add_row(*([r["kind"]] if canonical is None else []), *cells)
     stdout.print(table)
 

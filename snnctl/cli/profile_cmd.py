@@ -58,9 +58,9 @@ def profile(
     model_or_run_dir: Annotated[str, typer.Argument(metavar="MODEL_OR_RUN_DIR", autocompletion=completer("model"),
                                                 help="A model name (built to fit the data), a run directory (it holds config.yaml), or an exported bundle (.safetensors) or NIR graph (.nir).",
                                                 show_default=False)],
-    spikes: Annotated[bool, typer.Option("--spikes", help="Firing rates per spiking layer (SMA's branches included): mean, per time step, silent and dead neurons, spikes per sample.")] = False,
+    spikes: Annotated[bool, typer.Option("--spikes", help="Firing rates per spiking layer and a row per attention module (neurons inside attention included): mean, per time step, silent and dead neurons, spikes per sample; and every series a monitor records.")] = False,
     ops: Annotated[bool, typer.Option("--ops", help="Per layer: dense MACs, spike or analog input, SOPs, MACs, neuron updates, parameters; footprint and sparsity.")] = False,
-    energy: Annotated[bool, typer.Option("--energy", help="Totals under the paper, syops and neurobench conventions and the equivalent ANN, per cost table, with SMA's share.")] = False,
+    energy: Annotated[bool, typer.Option("--energy", help="Totals under the paper, syops and neurobench conventions and the equivalent ANN, per cost table, with each attention's share (by registry name).")] = False,
     speed: Annotated[bool, typer.Option("--speed", help="Forward and forward+backward time per sample and peak memory, of the model and of every registered neuron at its shapes.")] = False,
     data: Annotated[Optional[str], typer.Option("--data", metavar="NAME", autocompletion=completer("dataset"), help="Dataset to take samples from. Default: the run's dataset, or synthetic-gestures.")] = None,
     data_set: Annotated[Optional[list[str]], typer.Option("--data-set", metavar="KEY=VALUE", help="A dataset setting (as 'snnctl preprocess --set'); repeatable.")] = None,
@@ -80,12 +80,12 @@ def profile(
     first_layer_per_step: Annotated[bool, typer.Option("--first-layer-per-step/--first-layer-once", help="'paper' convention: charge the first layer's MACs at every time step (event frames), or once (a static image repeated T times).")] = True,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="--speed: timed runs per measurement, after one warm-up run (the median is reported).")] = 3,
     csv: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", help="Write per-layer rows to FILE and the totals to FILE's name + '-totals'.")] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="DIR", help="Write PNG figures into DIR: firing rates per layer and per step, SOP/MAC breakdown, SMA's scale selection (needs matplotlib).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="DIR", help="Write PNG figures into DIR: firing rates per layer and per step, SOP/MAC breakdown, the scale selection of multiscale attention such as SMA (needs matplotlib, in the 'plot' extra: pip install 'snnctl\\[plot]').")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Profile a spiking network: spikes, operations, energy and speed.
 
-    Runs the model on real samples of the dataset at the model's T (one forward pass per batch) and counts every layer through the registered monitors ('snnctl list monitors'); a layer no monitor counts is listed as uncounted. All figures are per sample. Sections are chosen with --spikes, --ops, --energy and --speed (all by default).
+    Runs the model on real samples of the dataset at the model's T (one forward pass per batch) and counts every layer through the registered monitors ('snnctl list monitors'); a layer no monitor counts is listed as uncounted. A model name is built to fit the data, and the output says which input shapes were profiled and why (and the model's own settings where the data's replaced them). All figures are per sample; each attention module's share is named by its registry name. Sections are chosen with --spikes, --ops, --energy and --speed (all by default).
     """
     from snnctl.errors import ConfigError
     from snnctl.profile import COST_TABLES, open_target, parse_cost, write_csv
@@ -145,6 +145,8 @@ def print_report(report: dict[str, Any]) -> None:
     shape = "x".join(str(v) for v in m["input"] if v is not None)
     stdout.print(f"[bold]{escape(m['name'])}[/bold] ({escape(source)}): {m['parameters']:,} parameters, "
                  f"input {shape}, {m['classes']} classes, T={m['timesteps']}, on {report['device']}", highlight=False)
+    if "profiled_on" in report:
+        stdout.print(escape(report["profiled_on"]["text"]), highlight=False)
     if d["random"]:
         stdout.print(f"input: {d['samples']} random samples (uniform), batch {d['batch_size']}", highlight=False)
     else:
@@ -169,14 +171,15 @@ def _layer(row: dict[str, Any]) -> str:
     return escape(row["label"])
 
 
-def _sma(row: dict[str, Any]) -> str:
-    return "✓" if row["attention"] else ""
+def _attention(row: dict[str, Any]) -> str:
+    """The registry name of the attention module a row is part of (empty for the backbone)."""
+    return escape(row["attention"] or "") if row.get("attention_module") is not None else ""
 
 
 def show(table: Table) -> None:
     """Print a table; written to a file or a pipe it keeps its natural width rather than 80 columns."""
     if stdout.is_terminal:
-        show(table)
+        stdout.print(table)
         return
     from rich.measure import Measurement
 
@@ -189,28 +192,82 @@ def show(table: Table) -> None:
 def _print_spikes(section: dict[str, Any]) -> None:
     table = Table(title="spikes")
     table.add_column("layer", overflow="fold")
-    table.add_column("SMA", justify="center")
+    table.add_column("attention", justify="left")
     for col in ("neurons", "rate", "per step", "silent", "dead", "spikes/sample"):
         table.add_column(col, justify="left" if col == "per step" else "right")
     for r in section["layers"]:
+        if not r.get("spiking", True):  # an attention module: its own row, with or without neurons inside
+            inside = r.get("spiking_layers", 0)
+            what = f"{inside} spiking layer{'s' if inside != 1 else ''} inside" if inside else "no neurons inside"
+            table.add_row(_layer(r), _attention(r), "0", "-" if inside else "no spikes", what, "-", "-",
+                          "-" if inside else "0")
+            continue
         if r.get("firing_rate") is None:
-            table.add_row(_layer(r), _sma(r), f"{r['neurons']:,}", "-", "", "-", "-", "-")
+            table.add_row(_layer(r), _attention(r), f"{r['neurons']:,}", "-", "", "-", "-", "-")
             continue
         steps = r["firing_rate_per_step"]
-        table.add_row(_layer(r), _sma(r), f"{r['neurons']:,}", f"{r['firing_rate']:.4f}",
+        table.add_row(_layer(r), _attention(r), f"{r['neurons']:,}", f"{r['firing_rate']:.4f}",
                       f"{sparkline(steps)} {min(steps):.3f}-{max(steps):.3f}", pct(r["silent"]), pct(r["dead"]),
                       si(r["spikes_per_sample"]))
     show(table)
-    for mod in section["sma_scales"]:
+    for mod in section.get("scale_selection", []):
         kernels = mod.get("kernels") or list(range(len(mod["scale_weight"])))
         parts = [f"{k}x{k}: {sum(w) / len(w):.3f}" for k, w in zip(kernels, mod["scale_weight"])]
-        stdout.print(escape(f"{mod['label']} mean weight per scale (A^t A^c): " + ", ".join(parts)), highlight=False)
+        kind = f" ({mod['attention']})" if mod.get("attention") else ""
+        stdout.print(escape(f"{mod['label']}{kind} mean weight per scale (A^t A^c): " + ", ".join(parts)), highlight=False)
+    _print_series(section.get("series", []))
+
+
+def series_text(values: Any, rows: int = 8) -> str:
+    """A series in one short line: a number, a sparkline with its range, or one sparkline per row.
+
+    The sparklines span the series' own range (lowest to highest value), shared by every row.
+    """
+    if not isinstance(values, list):
+        return f"{values:.4g}"
+    flat = _flatten(values)
+    if not flat:
+        return "(empty)"
+    lo, hi = min(flat), max(flat)
+    span = f"{lo:.3g}-{hi:.3g}"
+    if all(not isinstance(v, list) for v in values):
+        return f"{_spark(values, lo, hi)} {span}"
+    if all(isinstance(v, list) and all(not isinstance(x, list) for x in v) for v in values):
+        lines = [_spark(v, lo, hi) for v in values[:rows]]
+        more = f" (+{len(values) - rows} rows)" if len(values) > rows else ""
+        return f"{' '.join(lines)}{more} {span}"
+    return f"mean {sum(flat) / len(flat):.4g}, {span}"
+
+
+def _spark(values: list[float], lo: float, hi: float) -> str:
+    if hi <= lo:
+        return SPARK[len(SPARK) // 2] * len(values)
+    top = len(SPARK) - 1
+    return "".join(SPARK[min(top, int((v - lo) / (hi - lo) * top + 0.5))] for v in values)
+
+
+def _flatten(values: Any) -> list[float]:
+    if not isinstance(values, list):
+        return [float(values)]
+    return [x for v in values for x in _flatten(v)]
+
+
+def _print_series(layers: list[dict[str, Any]]) -> None:
+    """Every series a monitor recorded, one line each (the values are in --json)."""
+    if not layers:
+        return
+    stdout.print("[bold]series[/bold] (per sample; the values are in --json):", highlight=False)
+    for layer in layers:
+        kind = f" ({layer['attention']})" if layer.get("attention_module") is not None else ""
+        for key, values in layer["series"].items():
+            shape = "x".join(str(d) for d in layer["shapes"][key]) or "scalar"
+            stdout.print(escape(f"  {layer['label']}{kind} {key} [{shape}]: {series_text(values)}"), highlight=False)
 
 
 def _print_ops(section: dict[str, Any]) -> None:
     table = Table(title="operations (per sample; dense MACs also per time step)")
     table.add_column("layer", overflow="fold")
-    table.add_column("SMA", justify="center")
+    table.add_column("attention", justify="left")
     for col in ("type", "input", "dense MACs/step", "SOPs", "MACs", "neuron updates", "params"):
         table.add_column(col, justify="left" if col in ("type", "input") else "right")
     hidden = 0
@@ -221,12 +278,15 @@ def _print_ops(section: dict[str, Any]) -> None:
         kind = r["input"] + (f" {r['input_rate']:.3f}" if r["input"] == "spikes" and r["input_rate"] is not None else "")
         if r["first"]:
             kind += " (first)"
-        table.add_row(_layer(r), _sma(r), r["type"], kind, si(r["dense_macs_per_step"]), si(r["sops"]),
+        table.add_row(_layer(r), _attention(r), escape(r["type"]), kind, si(r["dense_macs_per_step"]), si(r["sops"]),
                       si(r["macs"]), si(r["neuron_updates"]), f"{r['params']:,}")
     t = section["totals"]
     table.add_section()
-    for label, row in (("total", t), ("  backbone", t["backbone"]), ("  SMA", t["sma"])):
-        table.add_row(label, "", "", "", si(row["dense_macs_per_step"]), si(row["sops"]), si(row["macs"]), si(row["neuron_updates"]), "")
+    parts = [("total", "", t), ("  backbone", "", t["backbone"])]
+    parts += [("  attention", escape(kind), row) for kind, row in t["attention"].items()]
+    for label, kind, row in parts:
+        table.add_row(label, kind, "", "", si(row["dense_macs_per_step"]), si(row["sops"]), si(row["macs"]),
+                      si(row["neuron_updates"]), "")
     show(table)
     if hidden:
         stdout.print(f"{hidden} layers without synapses or neurons (normalisation, pooling, activations) are "
@@ -242,27 +302,30 @@ def _print_energy(section: dict[str, Any]) -> None:
     first = section["first_layer"]
     when = "every step" if first["per_step"] else "once"
     table = Table(title=f"energy per sample (paper: first layer {escape(str(first['name']))} as MAC, {when})")
-    for col in ("convention", "ACs", "MACs", *names, "SMA share"):
-        table.add_column(col, justify="left" if col == "convention" else "right")
+    kinds = list(section["conventions"]["paper"]["attention"])
+    for col in ("convention", "ACs", "MACs", *names, *[f"{k} share" for k in kinds]):
+        table.add_column(escape(col), justify="left" if col == "convention" else "right")
     for conv in ("paper", "syops", "ann"):
         c = section["conventions"][conv]
         label = "ANN equivalent" if conv == "ann" else conv
-        share = c["energy_j"][names[0]]["sma_share"] if names else None
-        table.add_row(label, si(c["acs"]), si(c["macs"]), *[joules(c["energy_j"][n]["total"]) for n in names], pct(share))
+        shares = [pct(c["energy_j"][names[0]]["attention"][k]["share"]) if names else "-" for k in kinds]
+        table.add_row(label, si(c["acs"]), si(c["macs"]), *[joules(c["energy_j"][n]["total"]) for n in names], *shares)
     show(table)
     costs = "; ".join(f"{t['name']}: MAC {t['mac_pj']} pJ, AC {t['ac_pj']} pJ" for t in section["cost_tables"])
-    stdout.print(escape(f"cost tables: {costs} (SMA share under {names[0]})" if names else ""), highlight=False)
+    under = f" (attention shares under {names[0]})" if kinds else ""
+    stdout.print(escape(f"cost tables: {costs}{under}" if names else ""), highlight=False)
     nb = section["conventions"]["neurobench"]
     table = Table(title="neurobench (operation counts, no joules)")
-    for col in ("quantity", "value", "SMA"):
-        table.add_column(col, justify="left" if col == "quantity" else "right")
-    table.add_row("effective ACs", si(nb["effective_acs"]), si(nb["sma"]["effective_acs"]))
-    table.add_row("effective MACs", si(nb["effective_macs"]), si(nb["sma"]["effective_macs"]))
-    table.add_row("dense synaptic operations", si(nb["dense"]), si(nb["sma"]["dense"]))
-    table.add_row("membrane updates", si(nb["membrane_updates"]), "")
-    table.add_row("activation sparsity", pct(nb["activation_sparsity"]), "")
-    table.add_row("connection sparsity", pct(nb["connection_sparsity"]), "")
-    table.add_row("footprint", human_bytes(nb["footprint_bytes"]), "")
+    for col in ("quantity", "value", *kinds):
+        table.add_column(escape(col), justify="left" if col == "quantity" else "right")
+    blank = [""] * len(kinds)
+    for label, key in (("effective ACs", "effective_acs"), ("effective MACs", "effective_macs"),
+                       ("dense synaptic operations", "dense")):
+        table.add_row(label, si(nb[key]), *[si(nb["attention"][k][key]) for k in kinds])
+    table.add_row("membrane updates", si(nb["membrane_updates"]), *blank)
+    table.add_row("activation sparsity", pct(nb["activation_sparsity"]), *blank)
+    table.add_row("connection sparsity", pct(nb["connection_sparsity"]), *blank)
+    table.add_row("footprint", human_bytes(nb["footprint_bytes"]), *blank)
     show(table)
 
 

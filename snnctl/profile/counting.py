@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from snnctl.nn import Attention, SeqFold, reset_states
 from snnctl.profile.monitors import Context, Counts, Monitor, Sparsity, choose_monitor, load_monitors
 
-__all__ = ["LayerStats", "ProfileResult", "profile_model", "dense_ops"]
+__all__ = ["LayerStats", "AttentionModule", "ProfileResult", "profile_model", "dense_ops", "attention_name"]
 
 
 @dataclass
@@ -32,11 +32,12 @@ class LayerStats:
     name: str
     type: str
     monitor: str
-    attention: Optional[str]
+    attention: Optional[str]  # qualified name of the attention module this layer is part of (None: backbone)
     params: int
     weights: int
     zero_weights: int
     label: str = ""  # the name without SeqFold's inner ".layers" (features.0.conv for features.0.conv.layers)
+    attention_name: Optional[str] = None  # registry name of the attention module this layer is part of
     order: int = -1
     calls: int = 0
     # synapses
@@ -173,6 +174,28 @@ def _pad(x: Tensor, n: int) -> Tensor:
 
 
 @dataclass
+class AttentionModule:
+    """One attention module (a :class:`snnctl.nn.Attention`) of the profiled model.
+
+    ``kind`` is the name its class is registered under (``register_attention``), or the class name
+    for a class no registration names; ``monitor`` the monitor counting the module itself (None: only
+    its children are counted). ``order`` places it before the first of its layers to run.
+    """
+
+    name: str
+    label: str
+    kind: str
+    type: str
+    monitor: Optional[str] = None
+    calls: int = 0
+    order: int = -1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"module": self.name, "label": self.label, "name": self.kind, "type": self.type,
+                "monitor": self.monitor, "calls": self.calls}
+
+
+@dataclass
 class ProfileResult:
     """Per-layer counts of a profiling pass; every ``per_sample`` figure divides by :attr:`samples`."""
 
@@ -186,6 +209,12 @@ class ProfileResult:
     param_bytes: int
     buffer_bytes: int
     shapes_only: bool = False
+    attention: list[AttentionModule] = field(default_factory=list)
+
+    @property
+    def attention_names(self) -> list[str]:
+        """The registry names of the model's attention modules, each once, in execution order."""
+        return list(dict.fromkeys(a.kind for a in self.attention))
 
     def layer(self, name: str) -> LayerStats:
         for layer in self.layers:
@@ -223,10 +252,31 @@ def _own_params(module: nn.Module) -> tuple[int, int, int]:
     return params, weights, zeros
 
 
-def _attention_owners(model: nn.Module) -> dict[str, str]:
-    """Qualified name of every module inside (or being) an attention module -> that attention's name."""
+def attention_name(module: nn.Module) -> str:
+    """The name ``module``'s class is registered under as an attention (``register_attention``).
+
+    Found through the registry: the attention entry whose factory is the module's class. A module
+    whose class no entry names (one built by a factory function, say) is named by its class.
+    """
+    import snnctl
+
+    for entry in snnctl.registry().entries("attention"):
+        if entry.factory is type(module):
+            return entry.name
+    return type(module).__name__
+
+
+#: the registry name of "no attention" (the identity): never reported as an attention module
+NO_ATTENTION = "none"
+
+
+def _attention_owners(model: nn.Module, kinds: dict[str, str]) -> dict[str, str]:
+    """Qualified name of every module inside (or being) an attention module -> that attention's name.
+
+    ``kinds`` maps the qualified name of every attention module to its registry name.
+    """
     owners: dict[str, str] = {}
-    roots = [name for name, m in model.named_modules() if isinstance(m, Attention)]
+    roots = [name for name in kinds if kinds[name] != NO_ATTENTION]
     for name, _ in model.named_modules():
         for root in roots:
             if name == root or name.startswith(root + ".") or root == "":
@@ -274,6 +324,7 @@ class Profiler:
         self.ctx = Context(timesteps, shapes_only)
         self.monitors = load_monitors() if monitors is None else monitors
         self.layers: dict[str, LayerStats] = {}
+        self.attention: dict[str, AttentionModule] = {}
         self.uncounted: list[dict[str, Any]] = []
         self._uncounted_calls: dict[str, int] = {}
         self._handles: list[Any] = []
@@ -284,8 +335,14 @@ class Profiler:
 
     # -- hooks -------------------------------------------------------------------------------------
     def __enter__(self) -> "Profiler":
-        owners = _attention_owners(self.model)
         labels = _labels(self.model)
+        modules = dict(self.model.named_modules())
+        kinds = {name: attention_name(m) for name, m in modules.items() if isinstance(m, Attention)}
+        owners = _attention_owners(self.model, kinds)
+        for root in sorted(set(owners.values()), key=list(modules).index):
+            att = AttentionModule(root, labels[root], kinds[root], type(modules[root]).__name__)
+            self.attention[root] = att
+            self._handles.append(modules[root].register_forward_hook(self._attention_hook(att)))
         for name, module in self.model.named_modules():
             chosen = choose_monitor(module, self.monitors)
             params, weights, zeros = _own_params(module)
@@ -298,8 +355,11 @@ class Profiler:
                     self._handles.append(module.register_forward_pre_hook(self._uncounted_hook(name)))
                 continue
             mon_name, monitor = chosen
-            stats = LayerStats(name, type(module).__name__, mon_name, owners.get(name), params, weights, zeros,
-                               labels[name])
+            owner = owners.get(name)
+            stats = LayerStats(name, type(module).__name__, mon_name, owner, params, weights, zeros,
+                               labels[name], kinds.get(owner))
+            if name in self.attention:
+                self.attention[name].monitor = mon_name
             self.layers[name] = stats
             self._handles.append(module.register_forward_hook(self._hook(stats, monitor)))
             self._handles.extend(monitor.attach(module, self.ctx) or [])
@@ -309,6 +369,11 @@ class Profiler:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+
+    def _attention_hook(self, att: AttentionModule) -> Callable:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            att.calls += 1
+        return hook
 
     def _uncounted_hook(self, name: str) -> Callable:
         def hook(module: nn.Module, inputs: Any) -> None:
@@ -354,6 +419,10 @@ class Profiler:
         called = [l for l in self.layers.values() if l.calls]
         for u in self.uncounted:
             u["calls"] = self._uncounted_calls.get(u["name"], 0)
+        for att in self.attention.values():
+            inside = [l.order for l in called if l.attention == att.name]
+            att.order = min(inside) if inside else self._order
+        attention = sorted(self.attention.values(), key=lambda a: a.order)
         return ProfileResult(
             layers=sorted(called, key=lambda l: l.order),
             uncounted=self.uncounted,
@@ -365,6 +434,7 @@ class Profiler:
             param_bytes=sum(p.numel() * p.element_size() for p in params),
             buffer_bytes=sum(b.numel() * b.element_size() for b in buffers),
             shapes_only=self.ctx.shapes_only,
+            attention=attention,
         )
 
 

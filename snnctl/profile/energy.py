@@ -25,13 +25,16 @@ All figures are per sample (one sample: T time steps). See docs/profile.md and t
 ``ann``
     The equivalent ANN: ``E_MAC x`` the dense operations of one time step (every synaptic layer).
 
-SMA's share: the part of each total from layers inside an attention module (``snnctl.nn.Attention``).
+Each attention's share: the part of each total from layers inside the model's attention modules
+(``snnctl.nn.Attention``), one share per registry name (``sma``, or a plugin's ``gate-att``), under the
+key ``attention`` of every total. A model with two kinds of attention has two shares; the backbone's
+is the total minus them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from snnctl.errors import ConfigError, UnknownNameError
@@ -93,36 +96,49 @@ def parse_cost(spec: str) -> CostTable:
 # -- conventions ----------------------------------------------------------------------------------------
 @dataclass
 class Totals:
-    """ACs and MACs per sample, with the part inside attention modules, and per layer."""
+    """ACs and MACs per sample, with the part inside each kind of attention module, and per layer."""
 
     name: str
     acs: float = 0.0
     macs: float = 0.0
-    sma_acs: float = 0.0
-    sma_macs: float = 0.0
+    #: attention registry name -> [ACs, MACs] of the layers inside attention modules of that name
+    attention: dict[str, list[float]] = field(default_factory=dict)
     layers: Optional[dict[str, tuple[float, float]]] = None
+
+    @classmethod
+    def of(cls, name: str, result: ProfileResult) -> "Totals":
+        """Empty totals with a share for every attention name of ``result`` (zero where it counts nothing)."""
+        return cls(name, attention={kind: [0.0, 0.0] for kind in result.attention_names}, layers={})
 
     def add(self, layer: LayerStats, acs: float, macs: float) -> None:
         self.acs += acs
         self.macs += macs
         if layer.attention is not None:
-            self.sma_acs += acs
-            self.sma_macs += macs
+            share = self.attention.setdefault(layer.attention_name or "attention", [0.0, 0.0])
+            share[0] += acs
+            share[1] += macs
         if self.layers is not None:
             self.layers[layer.name] = (acs, macs)
 
     def per_sample(self, samples: int) -> "Totals":
         k = 1.0 / samples if samples else 0.0
         layers = None if self.layers is None else {n: (a * k, m * k) for n, (a, m) in self.layers.items()}
-        return Totals(self.name, self.acs * k, self.macs * k, self.sma_acs * k, self.sma_macs * k, layers)
+        attention = {kind: [a * k, m * k] for kind, (a, m) in self.attention.items()}
+        return Totals(self.name, self.acs * k, self.macs * k, attention, layers)
 
     def to_json(self, tables: Iterable[CostTable]) -> dict[str, Any]:
-        out: dict[str, Any] = {"acs": self.acs, "macs": self.macs, "sma": {"acs": self.sma_acs, "macs": self.sma_macs},
+        """``acs``, ``macs``, ``attention`` (name -> acs, macs) and ``energy_j`` (table -> total, and per
+        attention name its joules and share of the total)."""
+        out: dict[str, Any] = {"acs": self.acs, "macs": self.macs,
+                               "attention": {kind: {"acs": a, "macs": m} for kind, (a, m) in self.attention.items()},
                                "energy_j": {}}
         for table in tables:
             total = table.joules(self.macs, self.acs)
-            sma = table.joules(self.sma_macs, self.sma_acs)
-            out["energy_j"][table.name] = {"total": total, "sma": sma, "sma_share": sma / total if total else 0.0}
+            shares = {}
+            for kind, (a, m) in self.attention.items():
+                joules = table.joules(m, a)
+                shares[kind] = {"joules": joules, "share": joules / total if total else 0.0}
+            out["energy_j"][table.name] = {"total": total, "attention": shares}
         return out
 
 
@@ -136,7 +152,7 @@ def paper(result: ProfileResult, first_layer_per_step: bool = True) -> Totals:
     """The ``paper`` convention, per sample (see the module docstring)."""
     _need_data(result)
     first = result.first_layer
-    out = Totals("paper", layers={})
+    out = Totals.of("paper", result)
     for layer in result.synaptic_layers:
         if layer is first:
             macs = layer.synaptic if first_layer_per_step else layer.synaptic / result.timesteps
@@ -149,7 +165,7 @@ def paper(result: ProfileResult, first_layer_per_step: bool = True) -> Totals:
 def syops(result: ProfileResult) -> Totals:
     """The ``syops`` convention, per sample (see the module docstring)."""
     _need_data(result)
-    out = Totals("syops", layers={})
+    out = Totals.of("syops", result)
     for layer in result.layers:
         if layer.syops_ac or layer.syops_mac:
             out.add(layer, layer.syops_ac, layer.syops_mac)
@@ -158,7 +174,7 @@ def syops(result: ProfileResult) -> Totals:
 
 def ann(result: ProfileResult) -> Totals:
     """The equivalent ANN: dense operations of one time step, all MACs, per sample."""
-    out = Totals("ann", layers={})
+    out = Totals.of("ann", result)
     for layer in result.synaptic_layers:
         out.add(layer, 0.0, layer.synaptic / result.timesteps)
     return out.per_sample(result.samples)
@@ -170,9 +186,14 @@ def neurobench(result: ProfileResult) -> dict[str, Any]:
     n = result.samples or 1
     syn = [l for l in result.layers if l.synapses]
     spiking = result.spiking_layers
-    sma = [l for l in syn if l.attention is not None]
     outputs = sum(l.out_numel for l in spiking)
     weights = sum(l.weights for l in result.layers)
+    attention = {}
+    for kind in result.attention_names:
+        inside = [l for l in syn if l.attention is not None and l.attention_name == kind]
+        attention[kind] = {"effective_acs": sum(l.effective_ac for l in inside) / n,
+                           "effective_macs": sum(l.effective_mac for l in inside) / n,
+                           "dense": sum(l.reachable for l in inside) / n}
     return {
         "effective_acs": sum(l.effective_ac for l in syn) / n,
         "effective_macs": sum(l.effective_mac for l in syn) / n,
@@ -181,9 +202,7 @@ def neurobench(result: ProfileResult) -> dict[str, Any]:
         "activation_sparsity": 1.0 - sum(l.spikes for l in spiking) / outputs if outputs else None,
         "footprint_bytes": result.param_bytes + result.buffer_bytes,
         "connection_sparsity": sum(l.zero_weights for l in result.layers) / weights if weights else None,
-        "sma": {"effective_acs": sum(l.effective_ac for l in sma) / n,
-                "effective_macs": sum(l.effective_mac for l in sma) / n,
-                "dense": sum(l.reachable for l in sma) / n},
+        "attention": attention,
     }
 
 

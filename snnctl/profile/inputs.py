@@ -7,11 +7,16 @@ and ``timesteps`` fields (where its config has them) are set from the dataset's 
 dataset settings (a NIR graph from another tool: the given ``data``, else the default). Samples come from the
 frame cache (built on first use, as ``snnctl preprocess`` would), spread evenly over the split so every
 class is represented; with ``random_input`` they are uniform random tensors of the model's input shape.
+
+:meth:`Target.profiled_on` says which input shapes are profiled and why; for a model name refitted to
+data of other shapes than its own settings (``vgg8-sma``'s preset is DVS128: 2x128x128, 11 classes,
+T=16; the default data is 2x32x32, 8 classes, T=8) it also gives those settings and the options that
+profile them (``--data dvsgesture``, ``--random-input``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,6 +33,17 @@ __all__ = ["DEFAULT_DATASET", "DataSpec", "Target", "open_target", "Samples", "l
 DEFAULT_DATASET = "synthetic-gestures"
 FIT_FIELDS = ("in_channels", "num_classes", "input_size", "timesteps")
 
+#: why a target runs on the input it runs on (:attr:`Target.why`)
+WHY = {
+    "default-data": "the default data, as no --data was given; the model was built to fit it",
+    "given-data": "the data given with --data; the model was built to fit it",
+    "run-data": "the data the run was trained on",
+    "file-data": "the data the file records",
+    "given-data-trained": "the data given with --data",
+    "default-data-trained": "the default data, as no --data was given and the file records none",
+    "random-input": "--random-input: uniform random input of the model's own shapes",
+}
+
 
 @dataclass
 class Target:
@@ -39,6 +55,36 @@ class Target:
     timesteps: int
     path: Optional[Path] = None
     data: Optional[DataSpec] = None
+    #: a key of :data:`WHY`: why the model runs on this input
+    why: str = "default-data"
+    #: a model name's own settings (``in_channels``, ``num_classes``, ``input_size``, ``timesteps``, and
+    #: ``preset`` where its config has one) where the data's shapes replaced them; None when they did not
+    own: Optional[dict[str, Any]] = None
+    #: the options that profile the model's own settings instead (``--data dvsgesture``, ``--random-input``)
+    own_options: list[str] = field(default_factory=list)
+
+    def profiled_on(self) -> dict[str, Any]:
+        """Which input shapes are profiled and why (JSON-ready), with ``text``, the same in one sentence.
+
+        ``shape`` is one sample, ``[T, C, H, W]``. ``model_defaults`` (None unless the data's shapes
+        replaced a model name's own settings) holds those settings and ``options`` what profiles them.
+        """
+        m = self.model
+        size = tuple(getattr(m, "input_size", None) or (None, None))
+        shape = [self.timesteps, getattr(m, "in_channels", None), *size]
+        classes = getattr(m, "num_classes", None)
+        where = "random input" if self.data is None else self.data.name
+        text = f"profiled on {where}: {_shape_text(shape[1], size, classes, self.timesteps)} ({WHY[self.why]})"
+        if self.own is not None:
+            preset = f" (preset {self.own['preset']})" if self.own.get("preset") else ""
+            own = _shape_text(self.own.get("in_channels"), self.own.get("input_size"), self.own.get("num_classes"),
+                              self.own.get("timesteps"))
+            text += f"; {self.name}'s own settings{preset} are {own}"
+            if self.own_options:
+                text += f": profile them with {' or '.join(self.own_options)}"
+        return {"dataset": None if self.data is None else self.data.name, "random": self.data is None,
+                "why": self.why, "shape": shape, "classes": classes, "timesteps": self.timesteps,
+                "model_defaults": self.own, "options": list(self.own_options), "text": text}
 
     def describe(self) -> dict[str, Any]:
         m = self.model
@@ -48,6 +94,13 @@ class Target:
             "input": [getattr(m, "in_channels", None), *getattr(m, "input_size", (None, None))],
             "classes": getattr(m, "num_classes", None),
         }
+
+
+def _shape_text(channels: Any, size: Any, classes: Any, timesteps: Any) -> str:
+    dims = "x".join(str(v) for v in (channels, *(size or ())) if v is not None) or "unknown shape"
+    parts = [dims] + ([f"{classes} classes"] if classes is not None else []) + \
+        ([f"T={timesteps}"] if timesteps is not None else [])
+    return ", ".join(parts)
 
 
 def _looks_like_path(arg: str) -> bool:
@@ -104,9 +157,51 @@ def _open_model(name: str, data: Optional[str], data_args: Optional[dict[str, An
     t = int(getattr(model, "timesteps", 0) or fit.get("timesteps") or 0)
     if t < 1:
         raise ConfigError(f"model '{name}' has no 'timesteps'", "Give --timesteps.")
-    if spec is not None:
-        _check_fit(model, name, fit, spec.name)
-    return Target(model, name, "registry", t, data=spec)
+    if spec is None:
+        return Target(model, name, "registry", t, why="random-input")
+    _check_fit(model, name, fit, spec.name)
+    target = Target(model, name, "registry", t, data=spec, why="given-data" if data is not None else "default-data")
+    fixed = set(model_args or {}) | ({"timesteps"} if timesteps is not None else set())
+    target.own, target.own_options = _own_settings(name, model_args or {}, fit, fixed, spec.name)
+    return target
+
+
+def _own_settings(name: str, model_args: dict[str, Any], fit: dict[str, Any], fixed: set[str],
+                  dataset: str) -> tuple[Optional[dict[str, Any]], list[str]]:
+    """A model name's own shape settings where the data's replaced them, and the options that profile them."""
+    import snnctl
+
+    reg = snnctl.registry()
+    try:
+        cfg = reg.validate("model", name, model_args)
+    except SnnctlError:  # no defaults of its own (fields without defaults, or defaults that need the data)
+        return None, []
+    own = {k: getattr(cfg, k) for k in FIT_FIELDS if k in type(cfg).model_fields}
+    own = {k: list(v) if isinstance(v, tuple) else v for k, v in own.items()}
+    replaced = [k for k, v in own.items() if v is not None and k not in fixed and _norm(v) != _norm(fit.get(k))]
+    if not replaced:
+        return None, []
+    preset = getattr(cfg, "preset", None)
+    if isinstance(preset, str) and preset != "none":
+        own["preset"] = preset
+    options = []
+    if isinstance(preset, str) and preset != dataset and ("dataset", preset) in reg:
+        try:  # the preset names a registered dataset: its frames may have exactly these shapes
+            info = describe_data(preset, make_dataset(preset, {}), None, 1, None, download=False)
+        except (SnnctlError, OSError):
+            info = None
+        if info is not None and (info.in_channels, _norm(info.input_size), info.num_classes) == \
+                (own.get("in_channels"), _norm(own.get("input_size")), own.get("num_classes")):
+            option = f"--data {preset}"
+            if own.get("timesteps") is not None and own["timesteps"] != info.timesteps:
+                option += f" -T {own['timesteps']}"
+            options.append(option)
+    options.append("--random-input")
+    return own, options
+
+
+def _norm(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def _check_fit(model: nn.Module, name: str, fit: dict[str, Any], dataset: str) -> None:
@@ -136,13 +231,18 @@ def _open_saved(path: Path, data: Optional[str], data_args: Optional[dict[str, A
         raise ConfigError(f"--timesteps {timesteps}: the model was trained with T={t}",
                           "Leave out --timesteps; a trained model is profiled at its own T.")
     spec: Optional[DataSpec] = None
+    why = "random-input"
     if not random_input:
         spec = opened.data.choose(data, data_args, root, cache_dir) if opened.data is not None else \
             DataSpec(data or DEFAULT_DATASET, dict(data_args or {}), root, cache_dir)
+        if opened.data is not None and (data is None or data == opened.data.name):
+            why = "run-data" if opened.kind == "run" else "file-data"
+        else:
+            why = "given-data-trained" if data is not None else "default-data-trained"
     if not t:  # a graph that records no T: the given one, else the dataset's
         if timesteps is None and spec is None:
             raise ConfigError(f"{path} records no number of time steps", "Give --timesteps.")
         t = timesteps or describe_data(spec.name, make_dataset(spec.name, spec.args), None, spec.downsample,
                                        spec.root).timesteps
         opened.model.timesteps = t
-    return Target(opened.model, opened.name, opened.kind, t, path=path, data=spec)
+    return Target(opened.model, opened.name, opened.kind, t, path=path, data=spec, why=why)

@@ -82,8 +82,9 @@ class Counts:
         The sparsity of the input that drives the synaptic operations; None to let the profiler
         measure the call's first tensor input.
     ``series``
-        Named tensors summed over the call's samples (the profiler divides by the sample count), e.g.
-        SMA's mean weight per scale and time step ``[N, T]``.
+        Named tensors summed over the call's samples (the profiler adds the calls up and divides by
+        the sample count), e.g. SMA's mean weight per scale and time step ``[N, T]``. Shown by
+        ``snnctl profile --spikes``, one line per series, and in its JSON (``spikes.series``).
     ``info``
         Static facts shown with the layer (SMA's kernel sizes).
     """

@@ -1,10 +1,12 @@
 """PNG figures of a profile report (matplotlib, Agg backend, imported only when plotting).
 
-* ``firing_rates.png``: mean firing rate per spiking layer (SMA's branch neurons in another colour);
+* ``firing_rates.png``: mean firing rate per spiking layer (the neurons inside attention modules in
+  one colour per attention registry name);
 * ``firing_rate_steps.png``: firing rate per layer and time step (a heat map);
-* ``ops_breakdown.png``: SOPs and MACs per synaptic layer (log scale), from the ``ops`` section;
-* ``sma_scales.png``: SMA's scale selection, the mean fusion weight of each scale over the time steps,
-  one panel per SMA module.
+* ``ops_breakdown.png``: SOPs and MACs per synaptic layer (log scale), from the ``ops`` section, the
+  layers inside an attention module marked with its registry name;
+* ``scale_selection.png``: the scale selection of multiscale attention (SMA), the mean fusion weight of
+  each scale over the time steps, one panel per module.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from snnctl.plotting import pyplot, save_png
 
 __all__ = ["write_plots", "require_matplotlib"]
 
-SMA_COLOUR, BACKBONE_COLOUR = "tab:orange", "tab:blue"
+BACKBONE_COLOUR = "tab:blue"
+#: one colour per attention registry name, in the order the names first run
+ATTENTION_COLOURS = ("tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
+                     "tab:cyan")
 
 
 def require_matplotlib():
@@ -37,9 +42,9 @@ def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
     if spikes:
         written.append(_firing_rates(plt, spikes, title, folder / "firing_rates.png"))
         written.append(_firing_steps(plt, spikes, title, folder / "firing_rate_steps.png"))
-    scales = report.get("spikes", {}).get("sma_scales", [])
+    scales = report.get("spikes", {}).get("scale_selection", [])
     if scales:
-        written.append(_scales(plt, scales, title, folder / "sma_scales.png"))
+        written.append(_scales(plt, scales, title, folder / "scale_selection.png"))
     ops = [r for r in report.get("ops", {}).get("layers", []) if r["sops"] or r["macs"]]
     if ops:
         written.append(_ops(plt, ops, title, folder / "ops_breakdown.png"))
@@ -58,20 +63,28 @@ def _save(fig, path: Path) -> Path:
     return save_png(fig, path)
 
 
+def _kind(row: dict[str, Any]) -> Any:
+    """The attention registry name a row is part of, or None for the backbone."""
+    return row.get("attention") if row.get("attention_module") is not None else None
+
+
 def _firing_rates(plt, rows: list[dict[str, Any]], title: str, path: Path) -> Path:
     names = [r["label"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.28 * len(rows)))
-    colours = [SMA_COLOUR if r["attention"] else BACKBONE_COLOUR for r in rows]
+    kinds = list(dict.fromkeys(_kind(r) for r in rows if _kind(r) is not None))
+    colour = {k: ATTENTION_COLOURS[i % len(ATTENTION_COLOURS)] for i, k in enumerate(kinds)}
+    colours = [colour[_kind(r)] if _kind(r) is not None else BACKBONE_COLOUR for r in rows]
     ax.barh(range(len(rows)), [r["firing_rate"] for r in rows], color=colours)
     ax.set_yticks(range(len(rows)), names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("mean firing rate (spikes per neuron and step)")
     ax.set_title(title, fontsize=9)
-    if any(r["attention"] for r in rows):
+    if kinds:
         from matplotlib.patches import Patch
 
-        ax.legend(handles=[Patch(color=BACKBONE_COLOUR, label="backbone"), Patch(color=SMA_COLOUR, label="inside SMA")],
-                  fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
+        handles = [Patch(color=BACKBONE_COLOUR, label="backbone")]
+        handles += [Patch(color=colour[k], label=f"inside {k}") for k in kinds]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
     return _save(fig, path)
 
 
@@ -97,7 +110,7 @@ def _ops(plt, rows: list[dict[str, Any]], title: str, path: Path) -> Path:
     macs = [max(r["macs"], 0.0) for r in rows]
     ax.barh(y - 0.2, sops, height=0.4, label="SOPs (spike-driven)", color="tab:green")
     ax.barh(y + 0.2, macs, height=0.4, label="MACs (analog input)", color="tab:red")
-    labels = [r["label"] + (" [SMA]" if r["attention"] else "") for r in rows]
+    labels = [r["label"] + (f" [{_kind(r)}]" if _kind(r) is not None else "") for r in rows]
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
     if any(v > 0 for v in sops + macs):
@@ -117,7 +130,7 @@ def _scales(plt, modules: list[dict[str, Any]], title: str, path: Path) -> Path:
             ax.plot(range(len(series)), series, marker="o", markersize=3, label=f"{k}x{k}")
         ax.set_xlabel("time step t")
         ax.set_ylabel("mean weight A^t A^c")
-        ax.set_title(mod["label"], fontsize=8)
+        ax.set_title(mod["label"] + (f" ({_kind(mod)})" if _kind(mod) is not None else ""), fontsize=8)
         ax.legend(title="scale", fontsize=7, title_fontsize=7)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)

@@ -1,7 +1,7 @@
-"""Spike statistics per spiking layer, and SMA's scale selection over time.
+"""Spike statistics per spiking layer and attention module, each monitor's series, and scale selection.
 
-For every layer whose monitor reports spikes (every ``snnctl.nn.Neuron``, those inside SMA's
-branches included), over the profiled samples:
+For every layer whose monitor reports spikes (every ``snnctl.nn.Neuron``, those inside attention
+modules included), over the profiled samples:
 
 ``firing_rate``
     spikes / (neurons x T x samples), the mean over every step and sample;
@@ -13,23 +13,33 @@ branches included), over the profiled samples:
     the share of neurons that emit no spike in any profiled sample;
 ``spikes_per_sample``
     spikes of the layer per sample (all T steps).
+
+Every attention module has a record of its own, placed before the layers inside it, whether or not it
+holds neurons: ``spiking`` false, ``spiking_layers`` the spiking layers inside it (0 for an attention
+without neurons: it emits no spikes).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from snnctl.profile.counting import ProfileResult
+from snnctl.profile.counting import LayerStats, ProfileResult
 
-__all__ = ["spike_stats", "scale_selection"]
+__all__ = ["spike_stats", "layer_series", "scale_selection"]
+
+
+def _where(layer: LayerStats) -> dict[str, Any]:
+    return {"attention": layer.attention_name if layer.attention is not None else None,
+            "attention_module": layer.attention}
 
 
 def spike_stats(result: ProfileResult) -> list[dict[str, Any]]:
-    """One JSON-ready record per spiking layer, in execution order."""
-    out = []
+    """One JSON-ready record per spiking layer and per called attention module, in execution order."""
+    rows: list[tuple[tuple[int, int], dict[str, Any]]] = []
+    spiking = {layer.name for layer in result.spiking_layers}
     for layer in result.spiking_layers:
         rec: dict[str, Any] = {
-            "layer": layer.name, "label": layer.label, "type": layer.type, "attention": layer.attention,
+            "layer": layer.name, "label": layer.label, "type": layer.type, **_where(layer), "spiking": True,
             "neurons": layer.neurons, "state_bytes": layer.state_bytes,
         }
         if layer.step_spikes is not None and layer.out_numel:
@@ -42,7 +52,31 @@ def spike_stats(result: ProfileResult) -> list[dict[str, Any]]:
                 "dead": dead,
                 "spikes_per_sample": result.per_sample(layer.spikes),
             })
-        out.append(rec)
+        rows.append(((layer.order, 1), rec))
+    for att in result.attention:
+        if not att.calls or att.name in spiking:
+            continue
+        inside = [l for l in result.spiking_layers if l.attention == att.name]
+        rec = {"layer": att.name, "label": att.label, "type": att.type, "attention": att.kind,
+               "attention_module": att.name, "spiking": False, "neurons": 0, "state_bytes": 0,
+               "spiking_layers": len(inside)}
+        rows.append(((att.order, 0), rec))
+    return [rec for _, rec in sorted(rows, key=lambda r: r[0])]
+
+
+def layer_series(result: ProfileResult) -> list[dict[str, Any]]:
+    """Every layer whose monitor reported ``Counts.series``: each series per sample (summed over the
+    calls, divided by the samples), as nested lists, with the series' shape."""
+    out = []
+    n = max(result.samples, 1)
+    for layer in result.layers:
+        if not layer.series:
+            continue
+        out.append({
+            "layer": layer.name, "label": layer.label, "type": layer.type, "monitor": layer.monitor, **_where(layer),
+            "series": {key: (value / n).tolist() for key, value in layer.series.items()},
+            "shapes": {key: list(value.shape) for key, value in layer.series.items()},
+        })
     return out
 
 
@@ -51,12 +85,14 @@ def scale_selection(result: ProfileResult) -> list[dict[str, Any]]:
 
     ``scale_weight`` is the fusion weight ``A^t * A^c`` averaged over channels and samples;
     ``channel_weight`` and ``temporal_weight`` are its two factors (the latter absent for SMA-C).
+    ``attention`` is the module's registry name.
     """
     out = []
     for layer in result.layers:
         if "scale_weight" not in layer.series:
             continue
-        rec: dict[str, Any] = {"layer": layer.name, "label": layer.label, "kernels": layer.info.get("kernels")}
+        rec: dict[str, Any] = {"layer": layer.name, "label": layer.label, **_where(layer),
+                               "kernels": layer.info.get("kernels")}
         for key in ("scale_weight", "channel_weight", "temporal_weight"):
             if key in layer.series:
                 rec[key] = (layer.series[key] / max(result.samples, 1)).tolist()
