@@ -11,7 +11,8 @@ from rich.markup import escape
 
 import snnctl
 from snnctl import plugins
-from snnctl.cli import evaluate_cmd, export_cmd, info_cmd, list_cmd, plugins_cmd, preprocess_cmd, profile_cmd, train_cmd
+from snnctl.cli import (evaluate_cmd, export_cmd, info_cmd, list_cmd, plugin_cmd, plugins_cmd, preprocess_cmd, profile_cmd,
+                        train_cmd)
 from snnctl.cli.output import stderr, warn
 from snnctl.errors import SnnctlError
 
@@ -67,6 +68,7 @@ def build_app(plugins_dirs: list[str] | None = None) -> typer.Typer:
     list_cmd.install(app)
     info_cmd.install(app)
     plugins_cmd.install(app)
+    plugin_cmd.install(app)
     preprocess_cmd.install(app)
     profile_cmd.install(app)
     train_cmd.install(app)
