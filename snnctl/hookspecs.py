@@ -212,8 +212,13 @@ def training_callbacks(config):
     """Supply callback objects for a training run.
 
     Called once when a run starts, never inside the training loop. Each callback may define any of
-    ``on_train_start(state)``, ``on_epoch_end(state)``, ``on_train_end(state)``; the loop calls the
-    methods that exist.
+    ``on_train_start(state)`` (before the first batch, also when a run resumes),
+    ``on_batch_end(state)`` (after each optimizer step), ``on_epoch_end(state)`` (after the epoch's
+    evaluation, once its metrics row and checkpoint are written) and ``on_train_end(state)`` (after
+    the last epoch); the loop calls the methods that exist, with the ``snnctl.engine.train.TrainState``
+    of the run. Under torchrun they run in every process (``state.main`` marks the one that writes
+    files). An exception in a callback stops the run with a message naming the callback (exit
+    status 2); the last checkpoint is kept.
 
     :param config: the resolved run configuration.
     :return: a list of callback objects, or None.

@@ -281,13 +281,46 @@ class PluginManager:
         return out
 
     def extend_cli(self, cli: Any) -> None:
-        """Let plugins add subcommands to the root Typer application."""
+        """Let plugins add subcommands to the root Typer application.
+
+        A command name is taken once: a plugin adding a name snnctl or an earlier plugin already has is
+        skipped as a whole (its commands removed, the reason in ``snnctl plugins``), as is one whose
+        ``register_commands`` raises, even an :class:`SnnctlError`; every other command keeps working.
+        """
         _ = self.registry  # components first: commands may look them up
+        owners = {name: "snnctl" for name in _command_names(cli.registered_commands, cli.registered_groups)}
         for info, impl in self._impls("register_commands"):
-            self._call(info, impl, cli=cli)
+            commands, groups = len(cli.registered_commands), len(cli.registered_groups)
+            try:
+                result = self._call(info, impl, cli=cli)
+            except PluginError as exc:
+                cause = exc.__cause__ if isinstance(exc.__cause__, SnnctlError) else exc
+                self._fail(info, f"register_commands: {cause.message}")
+                result = _FAILED
+            added = _command_names(cli.registered_commands[commands:], cli.registered_groups[groups:])
+            clash = next((n for n in added if n in owners), None) or next(
+                (n for i, n in enumerate(added) if n in added[:i]), None)
+            if result is _FAILED or clash is not None:
+                del cli.registered_commands[commands:]
+                del cli.registered_groups[groups:]
+                if clash is not None:
+                    owner = owners.get(clash, f"plugin '{info.name}' itself")
+                    what = "snnctl's own" if owner == "snnctl" else f"already added by {owner}"
+                    self._fail(info, f"register_commands: the command '{clash}' is {what}; a plugin's commands "
+                                     f"need names of their own")
+                continue
+            owners.update({name: f"plugin '{info.name}'" for name in added})
 
     def failures(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if not p.ok]
+
+
+def _command_names(commands: list[Any], groups: list[Any]) -> list[str]:
+    """The names Typer gives registered commands (default: the function's name, '_' as '-') and groups."""
+    names = [c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in commands]
+    for g in groups:
+        names.append(g.name or getattr(getattr(g.typer_instance, "info", None), "name", None) or "")
+    return [n for n in names if n]
 
 
 class _BadRegistration(Exception):

@@ -310,3 +310,41 @@ def test_builtins_keep_their_names_when_a_third_party_entry_point_shares_one(tmp
     assert pm.plugins["neurons"].distribution == "snnctl"
     assert pm.plugins["aaa-plug:neurons"].distribution == "aaa-plug"
     assert pm.registry.get("neuron", "lif").provider.plugin == "neurons"
+
+
+def test_a_plugin_command_never_replaces_another(cli, plugin_dir):
+    plugin_dir("takeover.py", '''
+import snnctl
+
+@snnctl.hookimpl
+def register_commands(cli):
+    @cli.command("list")
+    def hijack():
+        print("hijacked")
+
+    @cli.command("hello")
+    def hello():
+        print("hello")
+''')
+    folder = str(plugin_dir.path)
+    r = cli("--plugins-dir", folder, "list", "neurons", "--json")
+    assert r.code == 0 and "hijacked" not in r.stdout and "lif" in r.stdout
+    assert "takeover" in r.stderr and "'list' is snnctl's own" in r.stderr
+    assert cli("--plugins-dir", folder, "hello").code != 0  # the plugin's commands go together
+
+
+def test_register_commands_raising_a_user_error_skips_only_that_plugin(cli, plugin_dir):
+    plugin_dir("strict.py", '''
+import snnctl
+from snnctl.errors import ConfigError
+
+@snnctl.hookimpl
+def register_commands(cli):
+    raise ConfigError("strict: SETTING is missing")
+''')
+    r = cli("--plugins-dir", str(plugin_dir.path), "list", "neurons", "--json")
+    assert r.code == 0, r.stderr
+    assert "strict" in r.stderr and "SETTING is missing" in r.stderr
+    r = cli("--plugins-dir", str(plugin_dir.path), "plugins", "--json")
+    assert r.code == 0
+    assert any(p["name"].startswith("strict") and p["status"] != "ok" for p in __import__("json").loads(r.stdout))

@@ -35,6 +35,15 @@ def _section(cmd, ctx, title: str) -> list[str]:
     return lines
 
 
+def _own(cmd) -> bool:
+    """Whether a command (or every subcommand of a group) is one of snnctl's own."""
+    callback = getattr(cmd, "callback", None)
+    if callback is not None:
+        return callback.__module__.startswith("snnctl.cli")
+    subs = list(getattr(cmd, "commands", {}).values())
+    return bool(subs) and all(_own(s) for s in subs)
+
+
 def render() -> str:
     root = typer.main.get_command(build_app([]))
     root_ctx = typer.Context(root, info_name="snnctl")
@@ -46,9 +55,12 @@ def render() -> str:
     ]
     lines += _section(root, root_ctx, "snnctl")[2:]  # the page title stands for the root's heading
     for name, cmd in root.commands.items():
-        if not cmd.callback.__module__.startswith("snnctl.cli"):
+        if not _own(cmd):
             continue  # commands added by installed plugins are documented by those plugins
-        lines += _section(cmd, typer.Context(cmd, info_name=name, parent=root_ctx), f"snnctl {name}")
+        ctx = typer.Context(cmd, info_name=name, parent=root_ctx)
+        lines += _section(cmd, ctx, f"snnctl {name}")
+        for sub_name, sub in getattr(cmd, "commands", {}).items():  # a group's subcommands
+            lines += _section(sub, typer.Context(sub, info_name=sub_name, parent=ctx), f"snnctl {name} {sub_name}")
     assert HELP.splitlines()[0] in "\n".join(lines)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -106,9 +106,16 @@ class EventDataset:
             "default_frames": self.default_frames,
             "split_policy": self.split_policy
             if self.split_policy == "official"
-            else f"per-class {round((1 - self.test_fraction) * 10)}:{round(self.test_fraction * 10)} "
-                 f"over sorted file names, seeded shuffle (seed {self.split_seed})",
+            else f"per-class {_ratio(self.test_fraction)} over sorted file names, seeded shuffle (seed {self.split_seed})",
         }
+
+
+def _ratio(test_fraction: float) -> str:
+    """train:test as the smallest whole numbers (0.1: 9:1, 0.25: 3:1, 0.2: 4:1)."""
+    from fractions import Fraction
+
+    f = Fraction(test_fraction).limit_denominator(1000)
+    return f"{f.denominator - f.numerator}:{f.numerator}"
 
 
 def make_dataset(name: str, args: Optional[dict[str, Any]] = None) -> Any:

@@ -66,7 +66,15 @@ class Reporter:
 
 @dataclass
 class TrainState:
-    """What callbacks and reporters see; ``epoch`` is 0-based, ``batch`` counts batches done in it."""
+    """What callbacks and reporters see.
+
+    During an epoch ``epoch`` is its 0-based index and ``batch`` counts the batches done in it; once
+    the epoch is finished (at ``on_epoch_end``) ``epoch`` is the number of epochs finished and
+    ``metrics[-1]`` is the row just written to ``metrics.jsonl``. ``model`` is the unwrapped model
+    (never the DDP wrapper). Under torchrun every process calls the callbacks: ``rank`` is the
+    process's rank and ``main`` is true in the one process (rank 0) that writes the run folder, so a
+    callback writes files only where ``main`` holds.
+    """
 
     config: RunConfig
     run_dir: Path
@@ -81,6 +89,8 @@ class TrainState:
     best_epoch: int = -1
     info: Any = None
     regularized: dict[str, list[str]] = field(default_factory=dict)
+    rank: int = 0
+    main: bool = True
 
 
 @dataclass
@@ -181,7 +191,8 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     state = TrainState(cfg, run_dir, model, optimizer, cfg.epochs, steps, info=info,
-                       regularized={ref.name: names for ref, (_, names) in zip(cfg.regularizers, regs)})
+                       regularized={ref.name: names for ref, (_, names) in zip(cfg.regularizers, regs)},
+                       rank=dist.rank, main=dist.main)
     penalties = penalty_terms(cfg, [r for r, _ in regs])  # (metrics key, regularizer); without penalty() none
     width = 5 + len(penalties)  # the per-epoch sums: loss, hits, samples, seconds, task loss, each penalty
     start_epoch, start_batch, partial = 0, 0, [0.0] * width
@@ -199,8 +210,19 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     def call(hook: str) -> None:
         for cb in callbacks:
             fn = getattr(cb, hook, None)
-            if fn is not None:
+            if fn is None:
+                continue
+            try:
                 fn(state)
+            except (SnnctlError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                who = f"{type(cb).__module__}.{type(cb).__qualname__}"
+                when = {"on_train_start": "before the first batch", "on_train_end": "after the last epoch",
+                        "on_epoch_end": f"after epoch {state.epoch}"}.get(hook, f"in epoch {state.epoch + 1}")
+                raise PluginError(f"the training callback {who} failed in {hook} {when} ({type(exc).__name__}: {exc})",
+                                  "The fault is in the plugin that supplied it (--debug shows where); "
+                                  "the run's last checkpoint is kept.") from exc
 
     stop = _StopRequest()
     reporter.start(state)
