@@ -46,3 +46,11 @@ def test_registered_through_its_entry_point():
     entry = snnctl.registry().get("neuron", "alif")
     assert entry.provider.distribution == "snnctl-alif"
     assert entry.provider.source == "entry point"
+
+
+def test_alif_learns(tmp_path, monkeypatch):
+    from snnctl.testing import check_learning
+
+    monkeypatch.setenv("SNNCTL_CACHE", str(tmp_path))  # the recordings it generates stay out of the user's cache
+    result = check_learning(neuron="alif")
+    assert result.accuracy > 0.9
