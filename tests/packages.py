@@ -1,7 +1,7 @@
 """Plugin packages written from the guides (docs/guides/) or by `snnctl plugin new`, installed and used as an
 author would: pip installs them (into a folder put on PYTHONPATH, so the test environment stays as it was),
-their own tests run under pytest, and the command line runs in a fresh process that finds them through their
-entry points.
+their own tests run under pytest in a fresh process, and the command line finds them through their entry
+points (in a fresh process, or in this one with the packages' folder on sys.path: :func:`run_cli`).
 
 A guide holds its package as fenced blocks whose first line names the file, relative to the folder the guide's
 commands run in::
@@ -124,7 +124,54 @@ def small_training(args: list[str]) -> list[str]:
     return args + extra
 
 
-def run_step(step: Step, cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``snnctl ARGS`` in this process, seeing the installed packages of ``env``'s PYTHONPATH as a fresh
+    process would (their entry points, found on sys.path); everything is put back afterwards.
+
+    The same code path as the console script (``snnctl.cli.main``), without a Python start per command.
+    """
+    import contextlib
+    import importlib
+    import io
+
+    from snnctl import plugins
+    from snnctl.cli import main
+
+    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+    saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        sys.path[:0] = extra
+        importlib.invalidate_caches()
+        os.chdir(cwd)
+        plugins.reset()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.path[:] = saved_path
+        importlib.invalidate_caches()
+        plugins.reset()
+    return subprocess.CompletedProcess(["snnctl", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_step(step: Step, cwd: Path, env: dict[str, str], timeout: int = 600,
+             in_process: bool = False) -> subprocess.CompletedProcess:
+    """Run one step; with ``in_process`` a ``snnctl`` step runs through :func:`run_cli`."""
+    if step.kind == "snnctl" and in_process:
+        r = run_cli(small_training(step.args), cwd, env)
+        assert r.returncode == step.expect, (
+            f"`{step.source.strip()}` exited with {r.returncode}, not {step.expect}\n"
+            f"--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}")
+        return r
     if step.kind == "script":
         command = [sys.executable, "-c", step.source]
     elif step.kind == "pytest":

@@ -139,7 +139,8 @@ def built(tmp_path_factory):
 
 def snnctl(built, *args: str, expect: int = 0):
     _, base, env = built
-    return run_step(Step("snnctl", list(args), expect, "snnctl " + " ".join(args)), base, env, timeout=300)
+    return run_step(Step("snnctl", list(args), expect, "snnctl " + " ".join(args)), base, env, timeout=300,
+                    in_process=True)
 
 
 def test_the_package_passes_its_own_tests(built):

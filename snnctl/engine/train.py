@@ -199,6 +199,7 @@ def _train(cfg: RunConfig, resume: Optional[Path], reporter: Reporter, dist: Dis
     if resume is not None:
         start_epoch, start_batch, partial = _restore(run_dir, model, optimizer, scaler, state, device)
         partial = (partial + [0.0] * width)[:width]  # a checkpoint of an older snnctl holds the first four
+        state.epoch, state.batch = start_epoch, start_batch  # what on_train_start sees
         reporter.message(f"resuming {run_dir} at epoch {start_epoch + 1}, batch {start_batch}")
     else:
         torch.manual_seed(cfg.seed + dist.rank)  # dropout and augmentation draws differ between processes
