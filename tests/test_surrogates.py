@@ -98,3 +98,22 @@ def test_check_surrogate_catches_a_broken_one():
 
     with pytest.raises(AssertionError, match="in place"):
         check_surrogate(WrongInPlace())
+
+
+def test_check_surrogate_refuses_a_grad_that_returns_a_new_tensor():
+    """Fused neurons call grad_(buffer) and read the buffer: a grad_ that leaves it alone gives wrong gradients."""
+    from snnctl.nn import Surrogate
+    from snnctl.testing import check_surrogate
+
+    class NotInPlace(Surrogate):
+        def grad(self, x):
+            return 1 / (1 + (3.14159 * x) ** 2)
+
+        def grad_(self, x):
+            return self.grad(x)  # right values, but x is not overwritten
+
+        def __repr__(self):
+            return "NotInPlace()"
+
+    with pytest.raises(AssertionError, match="overwrite x"):
+        check_surrogate(NotInPlace())

@@ -30,8 +30,8 @@ def check_surrogate(surrogate: str | Surrogate | Factory, **kwargs: Any) -> Surr
 
     Rules: it is a ``snnctl.nn.Surrogate``; the forward pass is exactly the Heaviside step
     (``x >= 0``, or ``x > 0`` when strict); ``grad`` keeps shape and dtype and is finite and
-    non-negative, largest near the threshold and vanishing far from it; the in-place ``grad_``
-    agrees with ``grad``; autograd through the spike function multiplies the upstream gradient
+    non-negative, largest near the threshold and vanishing far from it; the in-place ``grad_(x)``
+    overwrites ``x`` with ``grad(x)`` and returns it; autograd through the spike function multiplies the upstream gradient
     by ``grad``; it has a readable repr and equal parameters compare equal.
     """
     s = surrogate if isinstance(surrogate, Surrogate) else _build("surrogate", surrogate, kwargs)
@@ -64,6 +64,10 @@ def check_surrogate(surrogate: str | Surrogate | Factory, **kwargs: Any) -> Surr
         g2 = s.grad_(buf)
         if not torch.allclose(g2, g, rtol=1e-5, atol=1e-7 if dtype == torch.float32 else 1e-12):
             _fail(name, "grad_() (in place) must agree with grad()")
+        # fused neurons read the buffer they passed, not what grad_ returns
+        if not torch.allclose(buf, g, rtol=1e-5, atol=1e-7 if dtype == torch.float32 else 1e-12):
+            _fail(name, "grad_(x) must overwrite x with grad(x) (fused neurons read the buffer, not the returned "
+                        "tensor); write into x with in-place operations (x.mul_(...), torch.sigmoid(x, out=x), ...)")
         up = torch.linspace(-1, 1, x.numel(), dtype=dtype)
         (out * up).sum().backward()
         if not torch.allclose(xr.grad, up * g, rtol=1e-6, atol=1e-12):
