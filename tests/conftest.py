@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import textwrap
@@ -11,6 +12,11 @@ import pytest
 from snnctl import plugins
 
 pytest_plugins = ["pytester"]
+
+#: a few small recordings of the default data, and a training run of a tiny model on them
+DATA_ARGS = json.dumps({"train_per_class": 4, "test_per_class": 2, "size": 16})
+TINY = ["--model", "test-vgg-sma", "--set", f"data.args={DATA_ARGS}", "-T", "4", "--epochs", "2",
+        "--batch-size", "8", "--quiet"]
 
 #: The console script installed beside this interpreter (PATH may hold another one).
 SNNCTL = shutil.which("snnctl", path=str(Path(sys.executable).parent)) or "snnctl"
@@ -52,6 +58,14 @@ def _fresh_plugin_manager(monkeypatch):
     plugins.configure([])
     yield
     plugins.configure([])
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A private cache and working folder (runs/ lands in tmp_path)."""
+    monkeypatch.setenv("SNNCTL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture

@@ -12,16 +12,7 @@ import yaml
 from snnctl.config import resolve_config, set_path
 from snnctl.errors import ConfigError
 
-DATA_ARGS = json.dumps({"train_per_class": 4, "test_per_class": 2, "size": 16})
-TINY = ["--model", "test-vgg-sma", "--set", f"data.args={DATA_ARGS}", "-T", "4", "--epochs", "2",
-        "--batch-size", "8", "--quiet"]
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("SNNCTL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+from conftest import TINY
 
 
 def printed(cli, *args: str) -> dict:

@@ -16,17 +16,7 @@ import yaml
 from snnctl.config import RunConfig, resolve_config
 from snnctl.engine.losses import lr_at, run_loss
 
-DATA_ARGS = json.dumps({"train_per_class": 4, "test_per_class": 2, "size": 16})
-TINY = ["--model", "test-vgg-sma", "--set", f"data.args={DATA_ARGS}", "-T", "4", "--epochs", "2",
-        "--batch-size", "8", "--quiet"]
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """A private cache and working folder (runs/ lands in tmp_path)."""
-    monkeypatch.setenv("SNNCTL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+from conftest import TINY
 
 
 def weights(run: Path, which: str = "last") -> dict[str, torch.Tensor]:
