@@ -3,6 +3,7 @@
     python benchmarks/bench_step.py                          # the default job's model, B=32, T=8, 32x32
     python benchmarks/bench_step.py --model vgg8-sma --batch 1 --timesteps 16 --size 128 --classes 11
     python benchmarks/bench_step.py --no-azo --repeats 10
+    python benchmarks/bench_step.py --precision bf16         # both under CPU bf16 autocast
 
 The same network is built twice with the same weights: snnctl's model (``vgg5-sma`` or ``vgg8-sma``, with
 AZO attached as ``snnctl train`` does) and an assembly of SpikingJelly layers: ``SeqToANNContainer``
@@ -130,9 +131,12 @@ def child(impl: str, args) -> None:
         m.p = p
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
 
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     def step() -> None:
-        out = net(x)
-        loss = F.cross_entropy(out.mean(0), y)
+        with autocast:  # bf16: convolutions, linear layers and BatchNorm's inputs in bfloat16, as `--precision bf16`
+            out = net(x)
+            loss = F.cross_entropy(out.float().mean(0), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -152,6 +156,8 @@ def main() -> None:
     ap.add_argument("--no-azo", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="timed steps under CPU bf16 autocast (both implementations; the check stays in fp32)")
     ap.add_argument("--child", default=None)
     args, _ = ap.parse_known_args()
     if args.child:
@@ -167,7 +173,7 @@ def main() -> None:
 
     azo = "without AZO" if args.no_azo or args.model in ("vgg5", "vgg8") else "with AZO"
     print(f"{args.model} {azo}, input [{args.timesteps}, {args.batch}, 2, {args.size}, {args.size}], "
-          f"{args.classes} classes, {args.threads} threads, {args.repeats} timed steps after 2 warm-up")
+          f"{args.classes} classes, {args.threads} threads, {args.precision}, {args.repeats} timed steps after 2 warm-up")
     grad_scale = max(abs(v) for v in ours["grad"]) or 1.0
     print(f"the same network (one training-mode pass, dropout off): spikes out of the conv blocks "
           f"{ours['spikes']:.0f} vs {sj['spikes']:.0f}, max |diff| of those spikes {gap('features'):.1e}, "
