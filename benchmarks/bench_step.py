@@ -100,8 +100,9 @@ def child(impl: str, args) -> None:
     import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     ours = snnctl_model(args)
-    net = ours if impl == "snnctl" else spikingjelly_model(ours)
+    net = (ours if impl == "snnctl" else spikingjelly_model(ours)).to(device)
     if impl == "spikingjelly":
         del ours
         from spikingjelly.activation_based import functional
@@ -112,6 +113,7 @@ def child(impl: str, args) -> None:
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(args.timesteps, args.batch, 2, args.size, args.size, generator=g) < 0.2).float() * 2
     y = torch.randint(0, args.classes, (args.batch,), generator=g)
+    x, y = x.to(device), y.to(device)
     # the check: one training-mode forward pass (batch statistics, AZO acting) with dropout off, since the
     # two libraries draw dropout masks differently; then each times its own steps, dropout on
     drops = [m for m in net.modules() if type(m).__name__ in ("StepDropout", "Dropout")]
@@ -131,7 +133,7 @@ def child(impl: str, args) -> None:
         m.p = p
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
 
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
     def step() -> None:
         with autocast:  # bf16: convolutions, linear layers and BatchNorm's inputs in bfloat16, as `--precision bf16`
@@ -141,8 +143,16 @@ def child(impl: str, args) -> None:
         loss.backward()
         optimizer.step()
         reset(net)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
-    result = measure(step, args.repeats, warmup=2)
+    if device.type == "cuda":  # the device's peak, not the process's resident memory
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        result = measure(step, args.repeats, warmup=2)
+        result["peak_extra_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    else:
+        result = measure(step, args.repeats, warmup=2)
     print(json.dumps({"impl": impl, **result, **check}))
 
 
@@ -156,6 +166,7 @@ def main() -> None:
     ap.add_argument("--no-azo", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N (gpu_check.py)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="timed steps under CPU bf16 autocast (both implementations; the check stays in fp32)")
     ap.add_argument("--child", default=None)
@@ -173,7 +184,7 @@ def main() -> None:
 
     azo = "without AZO" if args.no_azo or args.model in ("vgg5", "vgg8") else "with AZO"
     print(f"{args.model} {azo}, input [{args.timesteps}, {args.batch}, 2, {args.size}, {args.size}], "
-          f"{args.classes} classes, {args.threads} threads, {args.precision}, {args.repeats} timed steps after 2 warm-up")
+          f"{args.classes} classes, {args.device}, {args.threads} threads, {args.precision}, {args.repeats} timed steps after 2 warm-up")
     grad_scale = max(abs(v) for v in ours["grad"]) or 1.0
     print(f"the same network (one training-mode pass, dropout off): spikes out of the conv blocks "
           f"{ours['spikes']:.0f} vs {sj['spikes']:.0f}, max |diff| of those spikes {gap('features'):.1e}, "
