@@ -1,6 +1,14 @@
-"""Multi-step LIF forward+backward: snnctl's `lif` against SpikingJelly's LIFNode, side by side.
+"""Multi-step neuron forward+backward: snnctl's neurons against SpikingJelly's and snnTorch's, side by side.
 
-    python benchmarks/bench_lif.py [--shape 16 16 64 32 32] [--repeats 10] [--threads 2]
+    python benchmarks/bench_lif.py [--neuron lif] [--shape 16 16 64 32 32] [--repeats 10] [--threads 2]
+    python benchmarks/bench_lif.py --neuron if                   # IFNode; snnTorch Leaky with beta 1
+    python benchmarks/bench_lif.py --neuron lif-no-decay-input   # H = V/2 + X: snnTorch Leaky with beta 0.5
+    python benchmarks/bench_lif.py --neuron plif                 # ParametricLIFNode
+
+Which peers run depends on the neuron (each must compute the same function): ``lif`` (decay_input, the
+default) against SpikingJelly's ``LIFNode`` and a plain per-step loop; ``lif-no-decay-input`` and ``if``
+also against snnTorch's ``Leaky`` (zero reset, no reset delay, ATan), stepped in a Python loop as snnTorch
+is used; ``plif`` against ``ParametricLIFNode``.
 
 Each implementation runs in a fresh child process (so peak memory is its own): the child builds the
 input, records its resident memory and resets the peak counter, then runs two warm-up calls and the
@@ -17,23 +25,58 @@ import json
 
 from _measure import measure, run_children
 
-IMPLEMENTATIONS = ["snnctl", "spikingjelly", "eager-loop"]
+IMPLEMENTATIONS = ["snnctl", "spikingjelly", "snntorch", "eager-loop"]
+#: the peers that compute the same function as snnctl's neuron
+PEERS = {"lif": ["snnctl", "spikingjelly", "eager-loop"], "lif-no-decay-input": ["snnctl", "spikingjelly", "snntorch"],
+         "if": ["snnctl", "spikingjelly", "snntorch"], "plif": ["snnctl", "spikingjelly"]}
 
 
-def build(impl: str):
+def build(impl: str, kind: str = "lif"):
     import math
 
     import torch
 
+    common = dict(v_threshold=1.0, v_reset=0.0, detach_reset=True)
     if impl == "snnctl":
         import snnctl
 
-        return snnctl.create("neuron", "lif", tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True)
+        if kind == "if":
+            return snnctl.create("neuron", "if", **common)
+        if kind == "plif":
+            return snnctl.create("neuron", "plif", init_tau=2.0, **common)
+        return snnctl.create("neuron", "lif", tau=2.0, decay_input=kind == "lif", **common)
     if impl == "spikingjelly":
         from spikingjelly.activation_based import neuron, surrogate
 
-        return neuron.LIFNode(tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True,
-                              surrogate_function=surrogate.ATan(), step_mode="m")
+        sj = dict(surrogate_function=surrogate.ATan(), step_mode="m", **common)
+        if kind == "if":
+            return neuron.IFNode(**sj)
+        if kind == "plif":
+            return neuron.ParametricLIFNode(init_tau=2.0, **sj)
+        return neuron.LIFNode(tau=2.0, decay_input=kind == "lif", **sj)
+    if impl == "snntorch":
+        from snntorch import Leaky, surrogate
+
+        cell = Leaky(beta=1.0 if kind == "if" else 0.5, threshold=1.0, spike_grad=surrogate.atan(alpha=2.0),
+                     reset_mechanism="zero", reset_delay=False)
+
+        class Stepped(torch.nn.Module):  # snnTorch neurons are single-step: the loop is the user's
+            def __init__(self) -> None:
+                super().__init__()
+                self.cell = cell
+
+            def forward(self, x):
+                mem = self.cell.init_leaky()
+                out = []
+                for xt in x.unbind(0):
+                    spk, mem = self.cell(xt, mem)
+                    out.append(spk)
+                return torch.stack(out)
+
+            def reset(self):
+                pass
+
+        return Stepped()
     if impl == "eager-loop":
         # The textbook implementation: a Python loop over unbind() with a surrogate autograd Function.
         class Spike(torch.autograd.Function):
@@ -65,12 +108,12 @@ def build(impl: str):
     raise SystemExit(f"unknown implementation {impl}")
 
 
-def child(impl: str, shape: list[int], repeats: int, threads: int) -> dict:
+def child(impl: str, shape: list[int], repeats: int, threads: int, kind: str = "lif") -> dict:
     import torch
 
     torch.set_num_threads(threads)
     try:
-        neuron = build(impl)
+        neuron = build(impl, kind)
     except ImportError as exc:
         return {"impl": impl, "skipped": f"{type(exc).__name__}: {exc}"}
     gen = torch.Generator().manual_seed(0)
@@ -92,20 +135,23 @@ def main() -> None:
     p.add_argument("--shape", type=int, nargs="+", default=[16, 16, 64, 32, 32])
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--impl", choices=IMPLEMENTATIONS, nargs="+", default=IMPLEMENTATIONS)
+    p.add_argument("--neuron", choices=list(PEERS), default="lif")
+    p.add_argument("--impl", choices=IMPLEMENTATIONS, nargs="+", default=None,
+                   help="which implementations (default: those that compute the same function as the neuron)")
     p.add_argument("--child", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.shape, args.repeats, args.threads)))
+        print(json.dumps(child(args.child, args.shape, args.repeats, args.threads, args.neuron)))
         return
 
     import torch
 
-    results = run_children(__file__, args.impl, ["--shape", *map(str, args.shape), "--repeats", str(args.repeats),
-                                                 "--threads", str(args.threads)])
+    impls = args.impl or PEERS[args.neuron]
+    results = run_children(__file__, impls, ["--shape", *map(str, args.shape), "--repeats", str(args.repeats),
+                                             "--threads", str(args.threads), "--neuron", args.neuron])
 
     size_mib = torch.Size(args.shape).numel() * 4 / 2**20
-    print(f"LIF forward+backward, input {args.shape} float32 ({size_mib:.0f} MiB), "
+    print(f"{args.neuron} forward+backward, input {args.shape} float32 ({size_mib:.0f} MiB), "
           f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
     print(f"{'implementation':<14} {'median ms':>10} {'min ms':>8} {'peak extra MiB':>15} {'spikes':>10}")
     ran = [r for r in results if "skipped" not in r]
@@ -119,7 +165,8 @@ def main() -> None:
     if ours:
         for r in ran:
             if r is not ours:
-                same = "same spikes" if r["spike_count"] == ours["spike_count"] else "DIFFERENT spike counts"
+                gap = abs(r["spike_count"] - ours["spike_count"])
+                same = "same spikes" if gap == 0 else f"spike counts differ by {gap:.0f} of {ours['spike_count']:.0f}"
                 print(f"snnctl vs {r['impl']}: {r['median_ms'] / ours['median_ms']:.2f}x faster, "
                       f"{r['peak_extra_mib'] / max(ours['peak_extra_mib'], 1e-9):.2f}x less peak memory ({same})")
 
