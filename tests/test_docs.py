@@ -161,3 +161,16 @@ def test_author_docs_never_send_the_reader_into_the_source():
     for page in pages:
         found = re.findall(r"(?<![\w-])plugins/\w+\.py|(?<![\w-])snnctl/[\w/]+\.py|snnctl_plugins\.\w+", page.read_text())
         assert not found, f"{page.relative_to(ROOT)} points into snnctl's source: {found}"
+
+
+def test_plugin_guide_tests_are_the_example_packages_tests():
+    """The test functions docs/plugins.md shows for snnctl-alif are those its test suite runs (comments aside)."""
+    def normal(code: str) -> str:
+        return "\n".join(line.split("  #")[0].rstrip() for line in code.splitlines() if line.strip())
+
+    suite = normal((ROOT / "examples" / "snnctl-alif" / "tests" / "test_snnctl_alif.py").read_text())
+    shown = [code for lang, code in _blocks("plugins.md") if lang == "python" and "def test_alif" in code]
+    functions = [f"def test_alif{part}" for code in shown for part in code.split("def test_alif")[1:]]
+    assert {"test_alif_learns", "test_alif_passes_the_neuron_contract"} <= {f.split("(")[0][4:] for f in functions}
+    for function in functions:
+        assert normal(function) in suite, f"docs/plugins.md shows a test the example package does not have:\n{function}"
