@@ -168,22 +168,22 @@ def run_step(step: Step, cwd: Path, env: dict[str, str], timeout: int = 600,
     """Run one step; with ``in_process`` a ``snnctl`` step runs through :func:`run_cli`."""
     if step.kind == "snnctl" and in_process:
         r = run_cli(small_training(step.args), cwd, env)
-        assert r.returncode == step.expect, (
-            f"`{step.source.strip()}` exited with {r.returncode}, not {step.expect}\n"
-            f"--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}")
-        return r
-    if step.kind == "script":
-        command = [sys.executable, "-c", step.source]
-    elif step.kind == "pytest":
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *step.args]
-    elif step.kind == "python":
-        command = [sys.executable, *step.args]
-    elif step.kind == "snnctl":
-        command = [sys.executable, "-m", "snnctl", *small_training(step.args)]
     else:
-        raise AssertionError(step.kind)
-    r = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(_command(step), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == step.expect, (
         f"`{step.source.strip()}` exited with {r.returncode}, not {step.expect}\n"
         f"--- stdout\n{r.stdout[-4000:]}\n--- stderr\n{r.stderr[-4000:]}")
     return r
+
+
+def _command(step: Step) -> list[str]:
+    """The command line of a step that runs in a fresh process."""
+    if step.kind == "script":
+        return [sys.executable, "-c", step.source]
+    if step.kind == "pytest":
+        return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *step.args]
+    if step.kind == "python":
+        return [sys.executable, *step.args]
+    if step.kind == "snnctl":
+        return [sys.executable, "-m", "snnctl", *small_training(step.args)]
+    raise AssertionError(step.kind)

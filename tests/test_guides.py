@@ -4,7 +4,6 @@ trains, profiles and evaluates through the command line (see tests/packages.py f
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -62,8 +61,3 @@ def test_guide_runs_as_written(built, name):
             # the package's own tests and scripts run in fresh processes; the command line in this one
             run_step(step, folder, env, in_process=True)
 
-
-def test_guides_never_send_the_reader_into_snnctls_source():
-    for page in [*PAGES, GUIDES / "README.md"]:
-        text = page.read_text()
-        assert not re.search(r"(?<![\w-])plugins/\w+\.py|(?<![\w-])snnctl/[\w/]+\.py", text), f"{page.name} points into the source"
