@@ -59,6 +59,7 @@ from torch.autograd.function import once_differentiable
 from snnctl import hookimpl
 from snnctl.errors import ConfigError
 from snnctl.nn import Neuron, Surrogate
+from snnctl_plugins import neuron_kernel
 
 SOFT_RESET = ("soft reset (v_reset='soft') subtracts the threshold; NIR's neurons reset the membrane to v_reset "
               "(use a hard reset, v_reset=0.0)")
@@ -227,8 +228,11 @@ def run_forward(x: Tensor, v0: Optional[Tensor], d: Optional[Tensor], dyn: Dynam
     """Spikes [T, ...], the last membrane V[T-1], and (if ``keep_h``) every pre-spike membrane H.
 
     The outputs are allocated once, in ``x``'s memory layout (so a channels-last input stays
-    channels-last and nothing is copied), and each step writes into them in place.
+    channels-last and nothing is copied), and each step writes into them in place. Where the C kernel
+    applies (:mod:`snnctl_plugins.neuron_kernel`) it computes the same, bit for bit, in one pass.
     """
+    if d is None and (fast := neuron_kernel.forward(x, v0, dyn, keep_h)) is not None:
+        return fast
     spikes = torch.empty_like(x)
     h_all = torch.empty_like(x) if keep_h else None
     h_buf = None if keep_h else torch.empty_like(x[0])
@@ -250,7 +254,10 @@ def run_backward(h_all: Tensor, v0: Optional[Tensor], d: Optional[Tensor], g_spi
 
     Returns dL/dV[-1] and, if ``need_d``, dL/d(sigmoid(w)) in float64: a scalar, or one value per
     feature where ``d`` holds one decay per feature (shaped to broadcast over a step ``[B, F, ...]``).
+    Where the C kernel applies (no decay, so no decay gradient) it runs the same recurrence in one pass.
     """
+    if d is None and not need_d and (fast := neuron_kernel.backward(h_all, g_spikes, g_v, dyn, gx)) is not None:
+        return fast, None
     T = h_all.shape[0]
     vth, vr = dyn.v_threshold, dyn.v_reset
     carry = torch.empty_like(h_all[0])  # dL/dV[t], then dL/dH[t]
