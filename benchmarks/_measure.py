@@ -9,6 +9,7 @@ are warm-up, the rest are timed.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,13 +48,54 @@ def measure(step: Callable[[], None], repeats: int, warmup: int = 2) -> dict:
             "peak_extra_mib": (peak - base) / 1024}
 
 
-def run_children(script: str, impls: list[str], args: list[str]) -> list[dict]:
-    """Run ``script --child IMPL ARGS`` per implementation; each prints one JSON line last."""
+#: glibc malloc settings for ``--malloc tuned``: allocations up to 1 GiB come from the heap and freed memory
+#: stays there, so a large tensor reuses pages already faulted in instead of a fresh mmap each time
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 34)}
+
+
+def add_run_options(parser) -> None:
+    """--malloc and --rounds, shared by the side-by-side scripts."""
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of fresh child processes")
+    add_malloc_option(parser)
+
+
+def add_malloc_option(parser) -> None:
+    parser.add_argument("--malloc", choices=["default", "tuned"], default="default",
+                        help="glibc malloc as it comes, or tuned (MALLOC_MMAP_THRESHOLD_=1 GiB, MALLOC_TRIM_THRESHOLD_="
+                             "16 GiB); the same setting for every implementation")
+
+
+def child_env(malloc: str) -> dict:
+    env = dict(os.environ)
+    for key in TUNED_MALLOC:
+        env.pop(key, None)
+    if malloc == "tuned":
+        env.update(TUNED_MALLOC)
+    return env
+
+
+def run_children(script: str, impls: list[str], args: list[str], malloc: str = "default",
+                 rounds: int = 1) -> list[dict]:
+    """Run ``script --child IMPL ARGS`` per implementation, all under the same malloc settings, in
+    ``rounds`` interleaved rounds (A B A B ...); each child prints one JSON line last. Per implementation:
+    the median over rounds of each child's median, the fastest call of any round, the median peak memory."""
+    runs: dict[str, list[dict]] = {impl: [] for impl in impls}
+    for _ in range(rounds):
+        for impl in impls:
+            proc = subprocess.run([sys.executable, script, "--child", impl, *args], capture_output=True, text=True,
+                                  env=child_env(malloc))
+            if proc.returncode != 0:
+                print(f"{impl}: failed\n{proc.stderr}", file=sys.stderr)
+                continue
+            runs[impl].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     results = []
-    for impl in impls:
-        proc = subprocess.run([sys.executable, script, "--child", impl, *args], capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"{impl}: failed\n{proc.stderr}", file=sys.stderr)
+    for impl, rs in runs.items():
+        if not rs:
             continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        merged = dict(rs[0])
+        if "median_ms" in merged:
+            merged["median_ms"] = statistics.median(r["median_ms"] for r in rs)
+            merged["min_ms"] = min(r["min_ms"] for r in rs)
+            merged["peak_extra_mib"] = statistics.median(r["peak_extra_mib"] for r in rs)
+        results.append(merged)
     return results

@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from _measure import measure, run_children
+from _measure import add_run_options, measure, run_children
 
-IMPLEMENTATIONS = ["snnctl", "spikingjelly", "snntorch", "eager-loop"]
-#: the peers that compute the same function as snnctl's neuron
-PEERS = {"lif": ["snnctl", "spikingjelly", "eager-loop"], "lif-no-decay-input": ["snnctl", "spikingjelly", "snntorch"],
-         "if": ["snnctl", "spikingjelly", "snntorch"], "plif": ["snnctl", "spikingjelly"]}
+IMPLEMENTATIONS = ["snnctl", "snnctl-torch", "spikingjelly", "snntorch", "eager-loop"]
+#: the peers that compute the same function as snnctl's neuron (snnctl-torch: snnctl with SNNCTL_NATIVE=0,
+#: its PyTorch path instead of the C kernel; plif has no kernel)
+PEERS = {"lif": ["snnctl", "snnctl-torch", "spikingjelly", "eager-loop"],
+         "lif-no-decay-input": ["snnctl", "snnctl-torch", "spikingjelly", "snntorch"],
+         "if": ["snnctl", "snnctl-torch", "spikingjelly", "snntorch"], "plif": ["snnctl", "spikingjelly"]}
 
 
 def build(impl: str, kind: str = "lif"):
@@ -37,8 +39,12 @@ def build(impl: str, kind: str = "lif"):
     import torch
 
     common = dict(v_threshold=1.0, v_reset=0.0, detach_reset=True)
-    if impl == "snnctl":
+    if impl in ("snnctl", "snnctl-torch"):
+        import os
+
         import snnctl
+
+        os.environ["SNNCTL_NATIVE"] = "0" if impl == "snnctl-torch" else "1"
 
         if kind == "if":
             return snnctl.create("neuron", "if", **common)
@@ -138,6 +144,7 @@ def main() -> None:
     p.add_argument("--neuron", choices=list(PEERS), default="lif")
     p.add_argument("--impl", choices=IMPLEMENTATIONS, nargs="+", default=None,
                    help="which implementations (default: those that compute the same function as the neuron)")
+    add_run_options(p)
     p.add_argument("--child", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -148,11 +155,11 @@ def main() -> None:
 
     impls = args.impl or PEERS[args.neuron]
     results = run_children(__file__, impls, ["--shape", *map(str, args.shape), "--repeats", str(args.repeats),
-                                             "--threads", str(args.threads), "--neuron", args.neuron])
+                                             "--threads", str(args.threads), "--neuron", args.neuron], malloc=args.malloc, rounds=args.rounds)
 
     size_mib = torch.Size(args.shape).numel() * 4 / 2**20
     print(f"{args.neuron} forward+backward, input {args.shape} float32 ({size_mib:.0f} MiB), "
-          f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
+          f"torch {torch.__version__}, {args.threads} threads, {args.malloc} glibc malloc, median of {args.repeats}")
     print(f"{'implementation':<14} {'median ms':>10} {'min ms':>8} {'peak extra MiB':>15} {'spikes':>10}")
     ran = [r for r in results if "skipped" not in r]
     for r in results:

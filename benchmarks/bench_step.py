@@ -24,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from _measure import measure, run_children
+from _measure import add_run_options, measure, run_children
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -169,13 +169,14 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N (gpu_check.py)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="timed steps under CPU bf16 autocast (both implementations; the check stays in fp32)")
+    add_run_options(ap)
     ap.add_argument("--child", default=None)
     args, _ = ap.parse_known_args()
     if args.child:
         child(args.child, args)
         return
     forwarded = [a for a in sys.argv[1:]]
-    results = run_children(__file__, IMPLEMENTATIONS, forwarded)
+    results = run_children(__file__, IMPLEMENTATIONS, forwarded, malloc=args.malloc, rounds=args.rounds)
     if len(results) < 2:
         raise SystemExit("an implementation failed (see above)")
     ours, sj = results
@@ -184,7 +185,7 @@ def main() -> None:
 
     azo = "without AZO" if args.no_azo or args.model in ("vgg5", "vgg8") else "with AZO"
     print(f"{args.model} {azo}, input [{args.timesteps}, {args.batch}, 2, {args.size}, {args.size}], "
-          f"{args.classes} classes, {args.device}, {args.threads} threads, {args.precision}, {args.repeats} timed steps after 2 warm-up")
+          f"{args.classes} classes, {args.device}, {args.threads} threads, {args.precision}, {args.malloc} glibc malloc, {args.repeats} timed steps after 2 warm-up")
     grad_scale = max(abs(v) for v in ours["grad"]) or 1.0
     print(f"the same network (one training-mode pass, dropout off): spikes out of the conv blocks "
           f"{ours['spikes']:.0f} vs {sj['spikes']:.0f}, max |diff| of those spikes {gap('features'):.1e}, "

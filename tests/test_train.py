@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -264,6 +265,21 @@ def test_same_seed_same_metrics_and_weights(cli, env):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert cli("train", *TINY, "--name", "c", "--seed", "5").code == 0
     assert not all(torch.equal(wa[k], weights(env / "runs/c")[k]) for k in wa)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler for the kernel")
+def test_neuron_kernel_changes_no_result(cli, env, monkeypatch):
+    """The neurons' C kernel and their PyTorch path train to the same metrics and weights, bit for bit."""
+    from snnctl_plugins import neuron_kernel
+
+    for native, name in (("1", "kernel"), ("0", "torch")):
+        monkeypatch.setenv("SNNCTL_NATIVE", native)
+        assert cli("train", *TINY, "--name", name).code == 0
+    monkeypatch.setenv("SNNCTL_NATIVE", "1")
+    assert neuron_kernel.library() is not None
+    assert no_timing(metrics(env / "runs/kernel")) == no_timing(metrics(env / "runs/torch"))
+    a, b = weights(env / "runs/kernel"), weights(env / "runs/torch")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 STOPPER = """
