@@ -159,7 +159,8 @@ def main() -> None:
 
     size_mib = torch.Size(args.shape).numel() * 4 / 2**20
     print(f"{args.neuron} forward+backward, input {args.shape} float32 ({size_mib:.0f} MiB), "
-          f"torch {torch.__version__}, {args.threads} threads, {args.malloc} glibc malloc, median of {args.repeats}")
+          f"torch {torch.__version__}, {args.threads} threads, {args.malloc} glibc malloc, median of {args.repeats} calls"
+          f"{f', median over {args.rounds} interleaved rounds' if args.rounds > 1 else ''}")
     print(f"{'implementation':<14} {'median ms':>10} {'min ms':>8} {'peak extra MiB':>15} {'spikes':>10}")
     ran = [r for r in results if "skipped" not in r]
     for r in results:
