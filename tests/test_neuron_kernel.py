@@ -132,13 +132,13 @@ def test_a_failing_compile_and_a_damaged_library(tmp_path, monkeypatch):
     assert native.load("broken", "this is not C") is None
     assert "failed" in native.why_not("broken")
     assert not list((tmp_path / "kernels").glob("*.so"))  # nothing half-built left behind
-    lib = native.load("neuron", neuron_kernel.SOURCE)
-    assert lib is not None
-    (so,) = (tmp_path / "kernels").glob("neuron-*.so")
-    so.write_bytes(b"damaged")
-    # a fresh process (this one has the library loaded already) finds it damaged and builds it again
+    # the library is built and damaged in other processes: a library this process has mapped must never
+    # be overwritten under it
     probe = "from snnctl_plugins import neuron_kernel as k; assert k.library() is not None"
     subprocess.run([sys.executable, "-c", probe], check=True)
+    (so,) = (tmp_path / "kernels").glob("neuron-*.so")
+    so.write_bytes(b"damaged")
+    subprocess.run([sys.executable, "-c", probe], check=True)  # finds it damaged and builds it again
     assert so.stat().st_size > 1000
 
 
